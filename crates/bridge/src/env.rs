@@ -1,0 +1,15 @@
+//! Every environment variable the program reads, in one place.
+//!
+//! The README's "Environment" table is generated from (and must match) this
+//! list. Paths follow the platform conventions through [`crate::paths`]; the
+//! XDG variables (`XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `XDG_STATE_HOME`,
+//! `XDG_RUNTIME_DIR`) and `HOME` are honoured there, not listed here.
+
+/// Command used to open the sign-in page instead of the platform opener.
+pub const BROWSER: &str = "BROWSER";
+/// `tracing` filter for logs, e.g. `coder_bridge=debug,bridge=debug`.
+pub const LOG: &str = "CODER_BRIDGE_LOG";
+/// Overrides the local port of `coder-bridge serve` (default [`crate::paths::DEFAULT_PORT`]).
+pub const PORT: &str = "CODER_BRIDGE_PORT";
+/// `file` forces the 0600 file secret store; `keyring` forces the OS keychain.
+pub const SECRET_STORE: &str = "CODER_BRIDGE_SECRET_STORE";

@@ -1,0 +1,12 @@
+//! Coder Bridge core: everything the tray app, the CLI and the daemon share.
+//!
+//! One process owns the user's Coder session and serves every local agent.
+//! The rooms below follow `ARCHITECTURE.md`; each owns its state and talks to
+//! the others through typed handles and channels, never through globals.
+
+pub mod env;
+pub mod events;
+pub mod paths;
+pub mod secret;
+
+pub mod auth;

@@ -1,0 +1,70 @@
+//! `coder-bridge`: the headless face of Coder Bridge.
+//!
+//! Command names, flags and exit codes are a contract (see the README's
+//! command table); add freely, rename never.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod logging;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coder-bridge",
+    version,
+    about = "Bridge local AI agents to a Coder deployment"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign in to a Coder deployment (OAuth2 in the browser, or a session token)
+    Login(commands::login::Args),
+    /// Revoke the session at the server and delete local secrets
+    Logout(commands::logout::Args),
+    /// Deployment, user, token expiry, secret storage, daemon and relay state
+    Status(commands::status::Args),
+    /// Run the daemon: local MCP endpoint, control API and UI on 127.0.0.1
+    Serve(commands::serve::Args),
+    /// The stdio shim an agent launches; talks to the daemon, starting it when needed
+    Stdio(commands::stdio::Args),
+    /// Run a simulated Coder deployment and the daemon, signed in, to try everything
+    Demo(commands::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(matches!(cli.command, Command::Stdio(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("coder-bridge: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Login(args) => commands::login::run(args).await,
+            Command::Logout(args) => commands::logout::run(args).await,
+            Command::Status(args) => commands::status::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Stdio(args) => commands::stdio::run(args).await,
+            Command::Demo(args) => commands::demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("coder-bridge: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
