@@ -9,4 +9,11 @@ pub mod events;
 pub mod paths;
 pub mod secret;
 
+pub mod activity;
 pub mod auth;
+pub mod client_tokens;
+pub mod clients;
+pub mod consent;
+pub mod policy;
+pub mod relay;
+pub mod server;

@@ -35,6 +35,18 @@ enum Command {
     Stdio(commands::stdio::Args),
     /// Run a simulated Coder deployment and the daemon, signed in, to try everything
     Demo(commands::demo::Args),
+    /// Write or repair an agent's config entry (`--dry-run` prints a diff)
+    Configure(commands::configure::Args),
+    /// Remove our entry from an agent's config and revoke its client token
+    Unconfigure(commands::unconfigure::Args),
+    /// Each agent: installed, configured, up to date
+    Agents(commands::agents::Args),
+    /// List or answer pending consent requests
+    Consent(commands::consent::Args),
+    /// Show or change the tool policy
+    Policy(commands::policy::Args),
+    /// Recent calls, optionally following live
+    Activity(commands::activity::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +70,12 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Stdio(args) => commands::stdio::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Configure(args) => commands::configure::run(args).await,
+            Command::Unconfigure(args) => commands::unconfigure::run(args).await,
+            Command::Agents(args) => commands::agents::run(args).await,
+            Command::Consent(args) => commands::consent::run(args).await,
+            Command::Policy(args) => commands::policy::run(args).await,
+            Command::Activity(args) => commands::activity::run(args).await,
         }
     });
     match result {
