@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod events;
+pub mod gate;
 pub mod paths;
 pub mod secret;
 
