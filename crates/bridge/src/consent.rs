@@ -1,1 +1,394 @@
-//! (being built)
+//! The consent queue: calls that policy says to "ask" about wait here for the user.
+//!
+//! A waiting call is a [`ConsentRequest`] the faces (UI, tray, CLI) are pushed
+//! over a broadcast channel; one of them answers with [`ConsentQueue::answer`].
+//! Nobody answering in time denies the call; an agent that gives up (its
+//! future is dropped) withdraws its request.
+
+mod gate;
+pub mod redact;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use rmcp::model::JsonObject;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use crate::policy::{Decision, Policy, PolicyError};
+
+pub use self::gate::PolicyGate;
+
+/// How long a call waits for an answer unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many changes a slow face may lag behind before it must re-read `pending()`.
+const CHANGES_CAPACITY: usize = 256;
+
+/// A call waiting for the user, as the faces show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRequest {
+    pub id: Uuid,
+    pub agent: String,
+    pub client_name: Option<String>,
+    pub tool: String,
+    /// Pretty-printed JSON, secrets redacted and long values cut.
+    pub arguments: String,
+    pub irreversible: bool,
+    pub starts_workspace: bool,
+    /// Sentences for the prompt ("This cannot be undone.", ...).
+    pub warnings: Vec<String>,
+    #[serde(with = "ms")]
+    pub created_at: SystemTime,
+    #[serde(with = "ms")]
+    pub deadline: SystemTime,
+}
+
+/// The user's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentAnswer {
+    AllowOnce,
+    /// Allow, and remember it for this agent and tool (an override in the policy).
+    AllowAlways,
+    Deny,
+}
+
+impl FromStr for ConsentAnswer {
+    type Err = ConsentError;
+
+    /// Accepts the CLI's words (`allow`, `always`, `deny`) and the serde names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "allow" | "once" | "allow_once" => Ok(Self::AllowOnce),
+            "always" | "allow_always" => Ok(Self::AllowAlways),
+            "deny" => Ok(Self::Deny),
+            _ => Err(ConsentError::InvalidAnswer(s.to_owned())),
+        }
+    }
+}
+
+/// How a request left the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    AllowedOnce,
+    AllowedAlways,
+    Denied,
+    TimedOut,
+    /// The agent stopped waiting (cancelled its call or disconnected).
+    Withdrawn,
+}
+
+/// What the faces are pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConsentChange {
+    RequestAdded { request: ConsentRequest },
+    RequestResolved { id: Uuid, resolution: Resolution },
+}
+
+/// What the waiting call learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentOutcome {
+    AllowedOnce,
+    AllowedAlways,
+    Denied,
+    TimedOut { after: Duration },
+}
+
+/// A call to ask about.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub agent: String,
+    pub client_name: Option<String>,
+    pub tool: String,
+    pub arguments: Option<JsonObject>,
+    pub irreversible: bool,
+    pub starts_workspace: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsentError {
+    #[error("no pending consent request {0} (already answered, timed out or withdrawn)")]
+    NotFound(Uuid),
+    #[error("unknown answer {0:?}: expected allow, always or deny")]
+    InvalidAnswer(String),
+    #[error("could not remember the answer in the policy: {0}")]
+    Persist(#[from] PolicyError),
+}
+
+impl ConsentError {
+    /// A stable code the UI and CLI can branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "consent_not_found",
+            Self::InvalidAnswer(_) => "consent_invalid_answer",
+            Self::Persist(_) => "consent_persist_failed",
+        }
+    }
+}
+
+/// The queue. Cheap to clone; clones share state.
+#[derive(Debug, Clone)]
+pub struct ConsentQueue {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    policy: Policy,
+    timeout: Duration,
+    pending: Mutex<HashMap<Uuid, Pending>>,
+    changes: broadcast::Sender<ConsentChange>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    request: ConsentRequest,
+    reply: oneshot::Sender<ConsentAnswer>,
+}
+
+impl ConsentQueue {
+    /// A queue whose "allow always" answers are remembered in `policy`.
+    pub fn new(policy: Policy, timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                policy,
+                timeout,
+                pending: Mutex::new(HashMap::new()),
+                changes: broadcast::channel(CHANGES_CAPACITY).0,
+            }),
+        }
+    }
+
+    /// The time-out from [`crate::env::CONSENT_TIMEOUT`] (seconds), else the default.
+    pub fn timeout_from_env() -> Duration {
+        std::env::var(crate::env::CONSENT_TIMEOUT)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// Changes from now on. After `Lagged`, re-read [`ConsentQueue::pending`].
+    pub fn subscribe(&self) -> broadcast::Receiver<ConsentChange> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The requests waiting now, oldest first.
+    pub fn pending(&self) -> Vec<ConsentRequest> {
+        let mut list: Vec<_> = self.lock().values().map(|p| p.request.clone()).collect();
+        list.sort_by_key(|r| r.created_at);
+        list
+    }
+
+    /// Puts the call in the queue and waits for an answer or the time-out.
+    /// Dropping the returned future withdraws the request.
+    pub async fn ask(&self, ask: Ask) -> ConsentOutcome {
+        let timeout = self.inner.timeout;
+        let now = SystemTime::now();
+        let request = ConsentRequest {
+            id: Uuid::new_v4(),
+            warnings: warnings(&ask),
+            arguments: redact::pretty_arguments(ask.arguments.as_ref()),
+            agent: ask.agent,
+            client_name: ask.client_name,
+            tool: ask.tool,
+            irreversible: ask.irreversible,
+            starts_workspace: ask.starts_workspace,
+            created_at: now,
+            deadline: now + timeout,
+        };
+        let id = request.id;
+        let (reply, mut answer) = oneshot::channel();
+        self.lock().insert(
+            id,
+            Pending {
+                request: request.clone(),
+                reply,
+            },
+        );
+        tracing::info!(%id, agent = %request.agent, tool = %request.tool, "call waits for consent");
+        let _ = self
+            .inner
+            .changes
+            .send(ConsentChange::RequestAdded { request });
+        let mut guard = Withdraw {
+            queue: self,
+            id,
+            armed: true,
+        };
+
+        let answered = tokio::time::timeout(timeout, &mut answer).await;
+        guard.armed = false;
+        match answered {
+            Ok(Ok(answer)) => outcome_of(answer),
+            // The sender is only dropped unanswered if the entry vanished,
+            // which `answer` never does without replying: treat as denied.
+            Ok(Err(_)) => ConsentOutcome::Denied,
+            Err(_) => {
+                let mut pending = self.lock();
+                if pending.remove(&id).is_some() {
+                    drop(pending);
+                    tracing::info!(%id, "consent request timed out");
+                    self.resolved(id, Resolution::TimedOut);
+                    ConsentOutcome::TimedOut { after: timeout }
+                } else {
+                    // Answered in the same instant the time ran out: `answer`
+                    // replies under the lock, so the reply is already here.
+                    drop(pending);
+                    match answer.try_recv() {
+                        Ok(answer) => outcome_of(answer),
+                        Err(_) => ConsentOutcome::TimedOut { after: timeout },
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a pending request. "Allow always" is saved in the policy first;
+    /// if that fails the request stays pending and the error is returned.
+    pub async fn answer(&self, id: Uuid, answer: ConsentAnswer) -> Result<(), ConsentError> {
+        if answer == ConsentAnswer::AllowAlways {
+            let (agent, tool) = {
+                let pending = self.lock();
+                let entry = pending.get(&id).ok_or(ConsentError::NotFound(id))?;
+                (entry.request.agent.clone(), entry.request.tool.clone())
+            };
+            let policy = self.inner.policy.clone();
+            tokio::task::spawn_blocking(move || {
+                policy.set_override(Some(&agent), &tool, Decision::Allow)
+            })
+            .await
+            .map_err(|e| {
+                ConsentError::Persist(PolicyError::Io {
+                    path: self.inner.policy.path().to_owned(),
+                    source: std::io::Error::other(e),
+                })
+            })??;
+        }
+        let request = {
+            let mut pending = self.lock();
+            let entry = pending.remove(&id).ok_or(ConsentError::NotFound(id))?;
+            // Reply while holding the lock (see the time-out branch in `ask`).
+            let _ = entry.reply.send(answer);
+            entry.request
+        };
+        tracing::info!(%id, agent = %request.agent, tool = %request.tool, ?answer, "consent answered");
+        self.resolved(id, resolution_of(answer));
+        Ok(())
+    }
+
+    fn resolved(&self, id: Uuid, resolution: Resolution) {
+        let _ = self
+            .inner
+            .changes
+            .send(ConsentChange::RequestResolved { id, resolution });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Pending>> {
+        // Every update is a single insert/remove, so a poisoned map is still consistent.
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Withdraws the request if the waiting future is dropped before it finished.
+struct Withdraw<'a> {
+    queue: &'a ConsentQueue,
+    id: Uuid,
+    armed: bool,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let removed = self.queue.lock().remove(&self.id).is_some();
+        if removed {
+            tracing::info!(id = %self.id, "consent request withdrawn: the call was cancelled");
+            self.queue.resolved(self.id, Resolution::Withdrawn);
+        }
+    }
+}
+
+fn outcome_of(answer: ConsentAnswer) -> ConsentOutcome {
+    match answer {
+        ConsentAnswer::AllowOnce => ConsentOutcome::AllowedOnce,
+        ConsentAnswer::AllowAlways => ConsentOutcome::AllowedAlways,
+        ConsentAnswer::Deny => ConsentOutcome::Denied,
+    }
+}
+
+fn resolution_of(answer: ConsentAnswer) -> Resolution {
+    match answer {
+        ConsentAnswer::AllowOnce => Resolution::AllowedOnce,
+        ConsentAnswer::AllowAlways => Resolution::AllowedAlways,
+        ConsentAnswer::Deny => Resolution::Denied,
+    }
+}
+
+fn warnings(ask: &Ask) -> Vec<String> {
+    let mut out = Vec::new();
+    if ask.irreversible {
+        out.push("This cannot be undone.".to_owned());
+    }
+    if ask.starts_workspace {
+        let workspace = ask
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("workspace"))
+            .and_then(|w| w.as_str())
+            .map(|w| redact::truncate(w, 80));
+        out.push(match workspace {
+            Some(name) => format!("If workspace \"{name}\" is stopped, this starts it."),
+            None => "If the workspace is stopped, this starts it.".to_owned(),
+        });
+    }
+    out
+}
+
+/// "2 minutes", "90 seconds": for the reason an agent is given.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs >= 60 && secs % 60 == 0 {
+        plural(secs / 60, "minute")
+    } else if secs >= 1 {
+        plural(secs, "second")
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Milliseconds since the Unix epoch, like the event stream.
+mod ms {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        s.serialize_u64(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        Ok(UNIX_EPOCH + Duration::from_millis(u64::deserialize(d)?))
+    }
+}

@@ -13,3 +13,5 @@ pub const LOG: &str = "CODER_BRIDGE_LOG";
 pub const PORT: &str = "CODER_BRIDGE_PORT";
 /// `file` forces the 0600 file secret store; `keyring` forces the OS keychain.
 pub const SECRET_STORE: &str = "CODER_BRIDGE_SECRET_STORE";
+/// Seconds a call waits for the user's consent before it is denied (default 120).
+pub const CONSENT_TIMEOUT: &str = "CODER_BRIDGE_CONSENT_TIMEOUT";

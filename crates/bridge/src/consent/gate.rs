@@ -1,0 +1,90 @@
+//! The [`CallGate`] the server uses: policy first, the consent queue for "ask".
+
+use rmcp::model::Tool;
+
+use super::{Ask, ConsentOutcome, ConsentQueue, human_duration};
+use crate::events::ConsentDecision;
+use crate::gate::{CallGate, GateDecision, GateRequest};
+use crate::policy::{Decision, Policy};
+
+#[derive(Debug, Clone)]
+pub struct PolicyGate {
+    policy: Policy,
+    queue: ConsentQueue,
+}
+
+impl PolicyGate {
+    pub fn new(policy: Policy, queue: ConsentQueue) -> Self {
+        Self { policy, queue }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn queue(&self) -> &ConsentQueue {
+        &self.queue
+    }
+}
+
+#[async_trait::async_trait]
+impl CallGate for PolicyGate {
+    async fn admit(&self, request: GateRequest) -> GateDecision {
+        let rule = self.policy.effective_call(
+            &request.agent,
+            &request.tool,
+            request.tool_info.as_ref(),
+            request.arguments.as_ref(),
+        );
+        match rule.decision {
+            Decision::Allow => GateDecision::Allow(ConsentDecision::Allowed),
+            Decision::Deny => GateDecision::Deny {
+                decision: ConsentDecision::DeniedByPolicy,
+                reason: format!(
+                    "Coder Bridge's policy does not allow {} to call {}. \
+                     The user can change this with `coder-bridge policy set`.",
+                    request.agent, request.tool
+                ),
+            },
+            Decision::Ask => {
+                let outcome = self
+                    .queue
+                    .ask(Ask {
+                        agent: request.agent,
+                        client_name: request.client_name,
+                        tool: request.tool,
+                        arguments: request.arguments,
+                        irreversible: rule.irreversible,
+                        starts_workspace: rule.starts_workspace,
+                    })
+                    .await;
+                match outcome {
+                    ConsentOutcome::AllowedOnce => {
+                        GateDecision::Allow(ConsentDecision::AllowedOnce)
+                    }
+                    ConsentOutcome::AllowedAlways => {
+                        GateDecision::Allow(ConsentDecision::AllowedAlways)
+                    }
+                    ConsentOutcome::Denied => GateDecision::Deny {
+                        decision: ConsentDecision::Denied,
+                        reason: "The user denied this call in Coder Bridge.".to_owned(),
+                    },
+                    ConsentOutcome::TimedOut { after } => GateDecision::Deny {
+                        decision: ConsentDecision::TimedOut,
+                        reason: format!(
+                            "The call was not approved within {}; Coder Bridge denied it.",
+                            human_duration(after)
+                        ),
+                    },
+                }
+            }
+        }
+    }
+
+    fn visible(&self, agent: &str, tool: &Tool) -> bool {
+        self.policy
+            .effective(agent, &tool.name, Some(tool))
+            .decision
+            != Decision::Deny
+    }
+}

@@ -1,0 +1,163 @@
+//! `policy.json` on disk: read, stamp, lock and atomic write.
+//!
+//! The daemon and the CLI both change this file (the daemon when the user
+//! answers "allow always", the CLI on `policy set`), so every change is a
+//! read-modify-write under an exclusive lock on a sibling lock file, and the
+//! new content replaces the old one by rename so a reader never sees half a file.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Decision, PolicyError};
+
+/// The current file format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The file's content. Unknown top-level keys are kept so that a newer
+/// version's settings survive an older binary's write.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyFile {
+    #[serde(default = "format_version")]
+    pub version: u32,
+    /// Overrides for every agent, by tool.
+    #[serde(default)]
+    pub tools: BTreeMap<String, Decision>,
+    /// Overrides for one agent, by agent then tool. These win over `tools`.
+    #[serde(default)]
+    pub agents: BTreeMap<String, BTreeMap<String, Decision>>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+fn format_version() -> u32 {
+    FORMAT_VERSION
+}
+
+/// What identifies one version of the file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+/// The stamp of the file now; `None` when it does not exist.
+pub fn stamp(path: &Path) -> Result<Option<Stamp>, PolicyError> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PolicyError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
+    }
+}
+
+/// Reads the file; a missing file is an empty policy.
+pub fn load(path: &Path) -> Result<(PolicyFile, Option<Stamp>), PolicyError> {
+    // Stamp first: if the file changes between the two, the next check sees a
+    // newer stamp and reads again, rather than keeping stale content forever.
+    let stamp = stamp(path)?;
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok((PolicyFile::default_versioned(), None));
+        }
+        Err(e) => {
+            return Err(PolicyError::Io {
+                path: path.to_owned(),
+                source: e,
+            });
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok((PolicyFile::default_versioned(), stamp));
+    }
+    let file = serde_json::from_str(&text).map_err(|e| PolicyError::Parse {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    Ok((file, stamp))
+}
+
+impl PolicyFile {
+    pub fn default_versioned() -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            ..Self::default()
+        }
+    }
+}
+
+/// Holds the cross-process lock for a read-modify-write; released on drop.
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: File,
+}
+
+pub fn lock(path: &Path) -> Result<WriteLock, PolicyError> {
+    let io_err = |source| PolicyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = parent(path);
+    fs::create_dir_all(&dir).map_err(io_err)?;
+    let lock_path = lock_path(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| PolicyError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+    fs4::FileExt::lock(&file).map_err(|source| PolicyError::Io {
+        path: lock_path,
+        source,
+    })?;
+    Ok(WriteLock { _file: file })
+}
+
+/// Writes `file` to `path` by rename. The caller holds the [`WriteLock`].
+pub fn write_atomic(
+    path: &Path,
+    file: &PolicyFile,
+    _lock: &WriteLock,
+) -> Result<Option<Stamp>, PolicyError> {
+    let io_err = |source| PolicyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = parent(path);
+    fs::create_dir_all(&dir).map_err(io_err)?;
+    let mut text = serde_json::to_string_pretty(file).map_err(|e| PolicyError::Parse {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    text.push('\n');
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err)?;
+    tmp.write_all(text.as_bytes()).map_err(io_err)?;
+    tmp.as_file().sync_all().map_err(io_err)?;
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    stamp(path)
+}
+
+fn parent(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".lock");
+    path.with_file_name(name)
+}
