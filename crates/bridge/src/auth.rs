@@ -5,11 +5,37 @@
 //! discovery, registration, the browser round trip, storage, single-flight
 //! refresh — stays behind it.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use url::Url;
 
 use crate::secret::Secret;
+
+mod browser;
+mod discovery;
+mod http;
+mod manager;
+mod refresh;
+mod registration;
+mod session;
+mod signin;
+mod state;
+mod store;
+
+pub use browser::open_browser;
+pub use discovery::{
+    AuthorizationServerMetadata, DiscoveredVia, Discovery, ProtectedResourceMetadata, discover,
+    discover_from_challenge, discover_well_known,
+};
+pub use manager::{AuthManager, AuthStatus};
+pub use registration::{RegistrationSource, StoredRegistration};
+pub use session::LogoutReport;
+pub use signin::{PreRegisteredClient, SignIn, SignInOptions};
+pub use state::{Account, SessionKind, User};
+pub use store::{SecretBackend, StoreChoice};
+
+/// How long the browser round trip may take before `login` gives up.
+pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Path of Coder's remote MCP endpoint, relative to the deployment's access URL.
 pub const MCP_PATH: &str = "api/experimental/mcp/http";
@@ -54,6 +80,37 @@ pub enum AuthError {
     SessionExpired { deployment: String },
     #[error("could not reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error(
+        "{url} does not look like a Coder deployment ({reason}); check the URL you passed to `coder-bridge login`"
+    )]
+    NotCoder { url: String, reason: String },
+    #[error(
+        "{deployment} does not offer OAuth2 sign-in (its OAuth2 provider is disabled). Ask your Coder admin to set CODER_OAUTH2_PROVIDER_ENABLE=true, or sign in with a session token: `coder tokens create | coder-bridge login {deployment} --token`"
+    )]
+    OAuthDisabled { deployment: String },
+    #[error(
+        "{deployment} has no OAuth2 client for Coder Bridge and does not allow dynamic client registration. Either ask your Coder admin to create an OAuth2 app (Deployment > OAuth2 Applications, callback http://127.0.0.1/callback) and run `coder-bridge login {deployment} --client-id <id> --client-secret <secret>`, or to enable dynamic client registration; or sign in with a session token: `coder tokens create | coder-bridge login {deployment} --token`"
+    )]
+    RegistrationUnavailable { deployment: String },
+    #[error(
+        "{deployment} no longer accepts Coder Bridge's OAuth2 client ({detail}); the stale registration was discarded, run `coder-bridge login {deployment}` again"
+    )]
+    RegistrationRejected { deployment: String, detail: String },
+    #[error("sign-in was cancelled in the browser ({detail})")]
+    AccessDenied { detail: String },
+    #[error("sign-in did not complete within {} seconds; run `coder-bridge login` again", .after.as_secs())]
+    TimedOut { after: Duration },
+    #[error("the session token was not accepted by {deployment}")]
+    InvalidToken { deployment: String },
+    #[error("the OAuth2 server refused the request: {error}{}", .description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("cannot store credentials: {0}")]
+    Storage(String),
+    #[error("cannot listen for the sign-in callback on 127.0.0.1: {0}")]
+    Callback(String),
     #[error("{0}")]
     Other(String),
 }
@@ -64,6 +121,16 @@ impl AuthError {
             AuthError::SignedOut => "signed_out",
             AuthError::SessionExpired { .. } => "session_expired",
             AuthError::Unreachable { .. } => "unreachable",
+            AuthError::NotCoder { .. } => "not_coder",
+            AuthError::OAuthDisabled { .. } => "oauth_disabled",
+            AuthError::RegistrationUnavailable { .. } => "registration_unavailable",
+            AuthError::RegistrationRejected { .. } => "registration_rejected",
+            AuthError::AccessDenied { .. } => "access_denied",
+            AuthError::TimedOut { .. } => "timed_out",
+            AuthError::InvalidToken { .. } => "invalid_token",
+            AuthError::OAuth { .. } => "oauth_error",
+            AuthError::Storage(_) => "storage",
+            AuthError::Callback(_) => "callback_unavailable",
             AuthError::Other(_) => "auth_error",
         }
     }
@@ -75,6 +142,58 @@ impl AuthError {
             AuthError::SignedOut | AuthError::SessionExpired { .. }
         )
     }
+
+    pub(crate) fn unreachable(url: impl ToString, err: &reqwest::Error) -> Self {
+        // reqwest's Display includes the URL but never headers or bodies, so
+        // no credential can leak through here.
+        AuthError::Unreachable {
+            url: url.to_string(),
+            reason: error_chain(err),
+        }
+    }
+}
+
+/// `err: cause: cause`, the way anyhow prints `{:#}`.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// The canonical form of a deployment URL: scheme, host, port and path with a
+/// trailing slash, no query or fragment. It keys the stored registration and
+/// secrets, so `https://c.example.com` and `https://c.example.com/` are one.
+pub fn normalize_deployment(input: &str) -> Result<Url, AuthError> {
+    let trimmed = input.trim();
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("https://{trimmed}")
+    };
+    let mut url = Url::parse(&with_scheme).map_err(|e| AuthError::NotCoder {
+        url: input.to_string(),
+        reason: format!("not a URL: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(AuthError::NotCoder {
+            url: input.to_string(),
+            reason: "expected an http(s) URL".into(),
+        });
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
 }
 
 /// What the relay needs from the auth room.
@@ -121,6 +240,18 @@ mod tests {
         assert_eq!(
             mcp_url(&b).as_str(),
             "https://example.com/coder/api/experimental/mcp/http"
+        );
+    }
+
+    #[test]
+    fn deployment_urls_are_normalized() {
+        let a = normalize_deployment("coder.example.com").unwrap();
+        assert_eq!(a.as_str(), "https://coder.example.com/");
+        let b = normalize_deployment("http://127.0.0.1:3000/sub?x=1#f").unwrap();
+        assert_eq!(b.as_str(), "http://127.0.0.1:3000/sub/");
+        assert_eq!(
+            normalize_deployment("ftp://x").unwrap_err().code(),
+            "not_coder"
         );
     }
 }

@@ -1,0 +1,94 @@
+//! Opening the sign-in page: `$BROWSER` when set, else the platform opener.
+
+use std::process::Stdio;
+
+use url::Url;
+
+use super::AuthError;
+
+/// Starts the user's browser on `url` and returns without waiting for it.
+///
+/// `$BROWSER` follows the usual convention: a `:`-separated list of commands
+/// (the first is used), each possibly with arguments and a `%s` placeholder;
+/// without one the URL is appended as the last argument.
+pub fn open_browser(url: &Url) -> Result<(), AuthError> {
+    let (program, args) = match std::env::var(crate::env::BROWSER) {
+        Ok(value) if !value.trim().is_empty() => browser_command(&value, url.as_str())?,
+        _ => platform_opener(url.as_str()),
+    };
+    let mut child = tokio::process::Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| AuthError::Other(format!("cannot start the browser ({program}): {e}")))?;
+    // Reap the opener when it exits, so no zombie is left behind; its exit
+    // status means little (openers return early), so it is only logged.
+    tokio::spawn(async move {
+        match child.wait().await {
+            Ok(status) => tracing::debug!(%status, "browser opener exited"),
+            Err(e) => tracing::debug!(error = %e, "browser opener could not be waited for"),
+        }
+    });
+    Ok(())
+}
+
+fn browser_command(value: &str, url: &str) -> Result<(String, Vec<String>), AuthError> {
+    // A path to an executable (possibly with spaces) is run as is.
+    if std::path::Path::new(value).is_file() {
+        return Ok((value.to_string(), vec![url.to_string()]));
+    }
+    let first = if cfg!(windows) {
+        value
+    } else {
+        value
+            .split(':')
+            .find(|s| !s.trim().is_empty())
+            .unwrap_or(value)
+    };
+    let mut words = first.split_whitespace().map(str::to_owned);
+    let program = words
+        .next()
+        .ok_or_else(|| AuthError::Other(format!("{} is empty", crate::env::BROWSER)))?;
+    let mut args: Vec<String> = words.collect();
+    if args.iter().any(|a| a.contains("%s")) {
+        for arg in &mut args {
+            *arg = arg.replace("%s", url);
+        }
+    } else {
+        args.push(url.to_string());
+    }
+    Ok((program, args))
+}
+
+fn platform_opener(url: &str) -> (String, Vec<String>) {
+    if cfg!(target_os = "macos") {
+        ("open".into(), vec![url.into()])
+    } else if cfg!(windows) {
+        // `start` is a cmd built-in; the empty title keeps a quoted URL
+        // from being taken as the window title.
+        (
+            "cmd".into(),
+            vec!["/C".into(), "start".into(), String::new(), url.into()],
+        )
+    } else {
+        ("xdg-open".into(), vec![url.into()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_variable_forms() {
+        let (p, a) = browser_command("firefox", "http://x/").unwrap();
+        assert_eq!((p.as_str(), a), ("firefox", vec!["http://x/".to_string()]));
+        let (p, a) = browser_command("sh -c 'x' %s", "http://x/").unwrap();
+        assert_eq!(p, "sh");
+        assert_eq!(a.last().map(String::as_str), Some("http://x/"));
+        let (p, _) = browser_command(":w3m:lynx", "http://x/").unwrap();
+        assert_eq!(p, "w3m");
+    }
+}

@@ -1,0 +1,274 @@
+//! Storing, validating and ending a session: the session-token sign-in,
+//! the common "persist a new session" step, and logout.
+
+use std::time::Duration;
+
+use oauth2::{ClientId, ClientSecret, RevocationUrl, StandardRevocableToken};
+use reqwest::StatusCode;
+use serde::Serialize;
+use time::OffsetDateTime;
+use url::Url;
+
+use super::http::{OAuthHttp, SESSION_TOKEN_HEADER, sensitive_header};
+use super::state::keys;
+use super::store::{SecretStore, blocking};
+use super::{Account, AuthError, AuthManager, SessionKind, User, normalize_deployment};
+use crate::secret::Secret;
+
+/// How to present a token to Coder's API.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TokenStyle {
+    Bearer,
+    SessionHeader,
+}
+
+/// `GET /api/v2/users/me`: proves the token works and names the user.
+pub(crate) async fn fetch_user(
+    http: &reqwest::Client,
+    deployment: &Url,
+    token: &Secret,
+    style: TokenStyle,
+) -> Result<User, AuthError> {
+    let url = deployment
+        .join("api/v2/users/me")
+        .map_err(|e| AuthError::Other(format!("cannot build the user URL: {e}")))?;
+    let (name, value) = match style {
+        TokenStyle::Bearer => (
+            http::header::AUTHORIZATION.as_str(),
+            sensitive_header(&Secret::new(format!("Bearer {}", token.expose())))?,
+        ),
+        TokenStyle::SessionHeader => (SESSION_TOKEN_HEADER, sensitive_header(token)?),
+    };
+    let response = http
+        .get(url.clone())
+        .header(name, value)
+        .send()
+        .await
+        .map_err(|e| AuthError::unreachable(&url, &e))?;
+    match response.status() {
+        s if s.is_success() => response
+            .json::<User>()
+            .await
+            .map_err(|e| AuthError::NotCoder {
+                url: deployment.to_string(),
+                reason: format!("/api/v2/users/me answered with something else than a user: {e}"),
+            }),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::InvalidToken {
+            deployment: deployment.to_string(),
+        }),
+        other => Err(AuthError::NotCoder {
+            url: deployment.to_string(),
+            reason: format!("/api/v2/users/me answered {other}"),
+        }),
+    }
+}
+
+/// A session about to be stored.
+#[derive(Debug)]
+pub(crate) struct NewSession {
+    pub(crate) deployment: Url,
+    pub(crate) kind: SessionKind,
+    pub(crate) user: User,
+    pub(crate) resource: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) token_endpoint: Option<Url>,
+    pub(crate) revocation_endpoint: Option<Url>,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) access: Secret,
+    pub(crate) refresh: Option<Secret>,
+}
+
+/// What `logout` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogoutReport {
+    /// The deployment that was signed in, if any.
+    pub deployment: Option<Url>,
+    /// Tokens were revoked at the server.
+    pub revoked: bool,
+    /// Why revocation did not happen or failed (local secrets are deleted anyway).
+    pub revoke_note: Option<String>,
+}
+
+impl AuthManager {
+    /// Signs in with a Coder session token (`coder tokens create`), checked
+    /// against `GET /api/v2/users/me`. Never refreshed.
+    pub async fn sign_in_with_token(
+        &self,
+        deployment: &str,
+        token: Secret,
+    ) -> Result<Account, AuthError> {
+        let deployment = normalize_deployment(deployment)?;
+        let token = Secret::new(token.expose().trim().to_string());
+        if token.is_empty() {
+            return Err(AuthError::InvalidToken {
+                deployment: deployment.to_string(),
+            });
+        }
+        let user = fetch_user(self.http(), &deployment, &token, TokenStyle::SessionHeader).await?;
+        let (choice, dir) = (self.store_choice(), self.state().dir.clone());
+        let store = blocking(move || SecretStore::choose(choice, &dir)).await?;
+        let session = NewSession {
+            deployment,
+            kind: SessionKind::SessionToken,
+            user,
+            resource: None,
+            client_id: None,
+            token_endpoint: None,
+            revocation_endpoint: None,
+            expires_in: None,
+            access: token,
+            refresh: None,
+        };
+        self.persist_session(&store, session).await
+    }
+
+    /// Writes a new session under the state lock: secrets first, then
+    /// `account.json`, whose change tells other processes to reload.
+    pub(crate) async fn persist_session(
+        &self,
+        store: &SecretStore,
+        session: NewSession,
+    ) -> Result<Account, AuthError> {
+        let now = OffsetDateTime::now_utc();
+        let account = Account {
+            deployment: session.deployment.clone(),
+            kind: session.kind,
+            user: session.user,
+            resource: session.resource,
+            client_id: session.client_id,
+            token_endpoint: session.token_endpoint,
+            revocation_endpoint: session.revocation_endpoint,
+            obtained_at: now,
+            expires_at: session.expires_in.map(|d| now + d),
+            secret_store: store.backend(),
+            session_expired: false,
+        };
+        let _lock = self.state().lock().await?;
+        let previous = self.state().read_account()?;
+        let (store, state, written) = (store.clone(), self.state().clone(), account.clone());
+        let (access, refresh) = (session.access, session.refresh);
+        blocking(move || {
+            // Signing in somewhere else: the old deployment's tokens go.
+            if let Some(old) = previous.filter(|p| p.deployment != written.deployment) {
+                let old_store = SecretStore::new(old.secret_store, &state.dir);
+                old_store.delete(&keys::access_token(&old.deployment))?;
+                old_store.delete(&keys::refresh_token(&old.deployment))?;
+            }
+            store.set(&keys::access_token(&written.deployment), &access)?;
+            match &refresh {
+                Some(r) => store.set(&keys::refresh_token(&written.deployment), r)?,
+                None => store.delete(&keys::refresh_token(&written.deployment))?,
+            }
+            state.write_account(&written)
+        })
+        .await?;
+        self.forget_cache().await;
+        tracing::info!(deployment = %account.deployment, user = %account.user.username, kind = ?account.kind, store = ?account.secret_store, "signed in");
+        Ok(account)
+    }
+
+    /// Revokes the session at the server (OAuth sessions) and deletes the
+    /// local tokens and account. Idempotent. A pasted session token is not
+    /// revoked: it may be the user's own CLI session, which we did not create.
+    pub async fn logout(&self) -> Result<LogoutReport, AuthError> {
+        let _lock = self.state().lock().await?;
+        let Some(account) = self.state().read_account()? else {
+            self.forget_cache().await;
+            return Ok(LogoutReport {
+                deployment: None,
+                revoked: false,
+                revoke_note: Some("not signed in".into()),
+            });
+        };
+        let store = SecretStore::new(account.secret_store, &self.state().dir);
+        let (access, refresh, client_secret) = {
+            let (store, d) = (store.clone(), account.deployment.clone());
+            blocking(move || {
+                Ok((
+                    store.get(&keys::access_token(&d))?,
+                    store.get(&keys::refresh_token(&d))?,
+                    store.get(&keys::client_secret(&d))?,
+                ))
+            })
+            .await?
+        };
+        let (revoked, revoke_note) = match account.kind {
+            SessionKind::SessionToken => (
+                false,
+                Some("session tokens are not revoked: delete it with `coder tokens rm` if you no longer need it".into()),
+            ),
+            SessionKind::Oauth => {
+                self.revoke(&account, client_secret, [refresh, access])
+                    .await
+            }
+        };
+        let (state, d) = (self.state().clone(), account.deployment.clone());
+        blocking(move || {
+            store.delete(&keys::access_token(&d))?;
+            store.delete(&keys::refresh_token(&d))?;
+            state.remove_account()
+        })
+        .await?;
+        self.forget_cache().await;
+        tracing::info!(deployment = %account.deployment, revoked, "signed out");
+        Ok(LogoutReport {
+            deployment: Some(account.deployment),
+            revoked,
+            revoke_note,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        account: &Account,
+        client_secret: Option<Secret>,
+        tokens: [Option<Secret>; 2],
+    ) -> (bool, Option<String>) {
+        let (Some(endpoint), Some(client_id)) = (&account.revocation_endpoint, &account.client_id)
+        else {
+            return (
+                false,
+                Some("the deployment offers no revocation endpoint".into()),
+            );
+        };
+        let mut client = oauth2::basic::BasicClient::new(ClientId::new(client_id.clone()))
+            .set_revocation_url(RevocationUrl::from_url(endpoint.clone()));
+        let has_secret = client_secret.is_some();
+        if let Some(secret) = client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+        }
+        let http = OAuthHttp(self.http().clone());
+        let mut revoked_any = false;
+        for (i, token) in tokens.into_iter().enumerate() {
+            let Some(token) = token else { continue };
+            let revocable = if i == 0 {
+                StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
+                    token.expose().to_string(),
+                ))
+            } else {
+                StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
+                    token.expose().to_string(),
+                ))
+            };
+            let request = match client.revoke_token(revocable) {
+                Ok(r) => r,
+                Err(e) => return (revoked_any, Some(e.to_string())),
+            };
+            // Coder reads `client_id` from the form even when the client
+            // authenticates with Basic; the crate only adds it without a secret.
+            let request = if has_secret {
+                request.add_extra_param("client_id", client_id.clone())
+            } else {
+                request
+            };
+            match request.request_async(&http).await {
+                Ok(()) => revoked_any = true,
+                Err(e) => {
+                    let e = super::http::token_error(endpoint.as_str(), e);
+                    return (revoked_any, Some(e.to_string()));
+                }
+            }
+        }
+        (revoked_any, None)
+    }
+}

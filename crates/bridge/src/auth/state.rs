@@ -1,0 +1,190 @@
+//! Non-secret sign-in state on disk, and the lock that serialises every
+//! change to it across processes.
+//!
+//! `account.json` says who is signed in where, until when, and which secret
+//! store holds the tokens. `refresh.lock` is held (an `fs4` exclusive lock)
+//! while tokens are rotated, registrations made, or the account written or
+//! removed: Coder's refresh tokens are single-use with no grace, so two
+//! processes refreshing at once would sign the user out.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use url::Url;
+
+use super::AuthError;
+use super::store::{SecretBackend, write_private};
+
+pub(crate) const ACCOUNT_FILE: &str = "account.json";
+pub(crate) const LOCK_FILE: &str = "refresh.lock";
+
+/// How the account signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// OAuth2 authorization code with PKCE; refreshable.
+    Oauth,
+    /// A Coder session token pasted by the user; never refreshed.
+    SessionToken,
+}
+
+/// The Coder user, as `GET /api/v2/users/me` describes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Who is signed in where. No secrets: safe to show and serialise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// The deployment's access URL (normalised, trailing slash).
+    pub deployment: Url,
+    pub kind: SessionKind,
+    pub user: User,
+    /// The `resource` sent on token and refresh requests.
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<Url>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<Url>,
+    /// When the access token was issued (for refresh-ahead timing).
+    #[serde(with = "time::serde::rfc3339")]
+    pub obtained_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub secret_store: SecretBackend,
+    /// Set when the server refused to renew the session: the user must sign
+    /// in again. Kept (rather than deleting the account) so `status` can say
+    /// which deployment to sign in to.
+    #[serde(default)]
+    pub session_expired: bool,
+}
+
+impl Account {
+    pub fn expires_at_system(&self) -> Option<SystemTime> {
+        self.expires_at.map(SystemTime::from)
+    }
+}
+
+/// Keys of the secrets belonging to a deployment.
+pub(crate) mod keys {
+    use url::Url;
+
+    pub(crate) fn access_token(deployment: &Url) -> String {
+        format!("{deployment}#access_token")
+    }
+    pub(crate) fn refresh_token(deployment: &Url) -> String {
+        format!("{deployment}#refresh_token")
+    }
+    pub(crate) fn client_secret(deployment: &Url) -> String {
+        format!("{deployment}#client_secret")
+    }
+    pub(crate) fn registration_token(deployment: &Url) -> String {
+        format!("{deployment}#registration_access_token")
+    }
+}
+
+/// The files under one config directory.
+#[derive(Debug, Clone)]
+pub(crate) struct StateDir {
+    pub(crate) dir: PathBuf,
+}
+
+impl StateDir {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn account_path(&self) -> PathBuf {
+        self.dir.join(ACCOUNT_FILE)
+    }
+
+    pub(crate) fn read_account(&self) -> Result<Option<Account>, AuthError> {
+        read_json(&self.account_path())
+    }
+
+    pub(crate) fn write_account(&self, account: &Account) -> Result<(), AuthError> {
+        write_json(&self.account_path(), account)
+    }
+
+    pub(crate) fn remove_account(&self) -> Result<(), AuthError> {
+        match std::fs::remove_file(self.account_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AuthError::Storage(format!(
+                "cannot remove {}: {e}",
+                self.account_path().display()
+            ))),
+        }
+    }
+
+    /// Modification time of `account.json`, to notice another process's
+    /// sign-in, refresh or sign-out without re-reading the keychain.
+    pub(crate) fn account_stamp(&self) -> Option<SystemTime> {
+        std::fs::metadata(self.account_path())
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// Takes the cross-process lock, waiting for another holder.
+    pub(crate) async fn lock(&self) -> Result<StateLock, AuthError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || StateLock::acquire(&dir))
+            .await
+            .map_err(|e| AuthError::Other(format!("lock task failed: {e}")))?
+    }
+}
+
+/// Held while tokens, registrations or the account change. Released on drop
+/// (closing the file releases an `flock`).
+#[derive(Debug)]
+pub(crate) struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    fn acquire(dir: &Path) -> Result<Self, AuthError> {
+        super::store::ensure_private_dir(dir)?;
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| AuthError::Storage(format!("cannot open {}: {e}", path.display())))?;
+        fs4::FileExt::lock(&file)
+            .map_err(|e| AuthError::Storage(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(Self { _file: file })
+    }
+}
+
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Option<T>, AuthError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| AuthError::Storage(format!("{} is not valid: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AuthError::Storage(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), AuthError> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| AuthError::Storage(format!("cannot encode {}: {e}", path.display())))?;
+    write_private(path, &bytes)
+}
