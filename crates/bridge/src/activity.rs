@@ -1,1 +1,425 @@
-//! (being built)
+//! The activity record: every call the bridge relayed, in SQLite.
+//!
+//! Events arrive on the broadcast channel ([`crate::events`]); a pump task
+//! hands them to a dedicated writer thread that inserts them in batches, one
+//! transaction each (every ~100 ms or 500 events). The call path never waits
+//! for the disk, and a failing disk never fails a call: the store logs once,
+//! keeps retrying and reports itself in [`ActivityStore::health`].
+
+mod query;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::Connection;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{CallEvent, ConsentDecision, EventSender, Outcome};
+
+pub use self::query::{GroupStats, MAX_LIMIT, Stats, percentile};
+use self::writer::{Msg, Writer};
+
+/// The database's file name inside the data directory.
+pub const FILE_NAME: &str = "activity.db";
+
+#[derive(Debug, Clone)]
+pub struct ActivityConfig {
+    /// Write a batch at most this long after its first event.
+    pub flush_interval: Duration,
+    /// Write a batch as soon as it has this many events.
+    pub batch_size: usize,
+    /// Events waiting for the writer; beyond this new events are dropped (and counted).
+    pub queue_capacity: usize,
+    /// Rows kept for a retry after a failed write; the oldest beyond are dropped.
+    pub max_retry_rows: usize,
+    /// How soon a failed write is retried.
+    pub retry_interval: Duration,
+    /// Keep at most this many rows (`None`: no limit).
+    pub max_rows: Option<u64>,
+    /// Keep rows at most this old (`None`: no limit).
+    pub max_age: Option<Duration>,
+    /// How often retention is applied.
+    pub prune_interval: Duration,
+    /// How long a statement waits for a lock held by another connection.
+    pub busy_timeout: Duration,
+}
+
+impl Default for ActivityConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: Duration::from_millis(100),
+            batch_size: 500,
+            queue_capacity: 16_384,
+            max_retry_rows: 10_000,
+            retry_interval: Duration::from_secs(1),
+            max_rows: Some(1_000_000),
+            max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+            prune_interval: Duration::from_secs(300),
+            busy_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActivityError {
+    #[error("cannot open the activity database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the activity database has schema version {found}; this build knows up to {supported}")]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("activity query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    #[error("the activity store is shut down")]
+    Closed,
+}
+
+impl ActivityError {
+    /// A stable code the UI and CLI can branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Open { .. } => "activity_open",
+            Self::Io { .. } => "activity_io",
+            Self::NewerSchema { .. } => "activity_newer_schema",
+            Self::Query(_) => "activity_query",
+            Self::Closed => "activity_closed",
+        }
+    }
+}
+
+/// How the store is doing, for `status` and the UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityHealth {
+    /// The last write succeeded (or none failed yet).
+    pub ok: bool,
+    pub written: u64,
+    /// Events lost: queue full, retry buffer full, or the broadcast lagged.
+    pub dropped: u64,
+    /// Rows waiting for a retry after a failed write.
+    pub retrying: usize,
+    pub failed_writes: u64,
+    pub pruned: u64,
+    pub last_error: Option<String>,
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRow {
+    /// Increasing; pass as `before` to page back.
+    pub id: i64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub agent: String,
+    pub client_name: Option<String>,
+    pub method: String,
+    pub tool: Option<String>,
+    pub args_summary: Option<String>,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub latency_ms: f64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub consent: Option<ConsentDecision>,
+}
+
+/// Filters for [`ActivityStore::recent`]; newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecentQuery {
+    /// At most this many rows (capped at [`MAX_LIMIT`]).
+    pub limit: usize,
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Only rows with an id below this (the last id of the previous page).
+    pub before: Option<i64>,
+}
+
+impl Default for RecentQuery {
+    fn default() -> Self {
+        Self {
+            limit: 100,
+            agent: None,
+            tool: None,
+            outcome: None,
+            before: None,
+        }
+    }
+}
+
+/// The store. Cheap to clone; clones share the writer and the reader.
+#[derive(Debug, Clone)]
+pub struct ActivityStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    tx: Mutex<Option<SyncSender<Msg>>>,
+    reader: Arc<Mutex<Connection>>,
+    health: Arc<Mutex<ActivityHealth>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Stops the pump tasks started by [`ActivityStore::subscribe_to`].
+    cancel: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The pumps hold only a sender; cancelling them lets the writer see
+        // the channel close, write what it has and end.
+        self.cancel.cancel();
+    }
+}
+
+impl ActivityStore {
+    /// Opens `<data_dir>/activity.db` with the default configuration.
+    pub fn open_default() -> Result<Self, ActivityError> {
+        Self::open(
+            crate::paths::data_dir().join(FILE_NAME),
+            ActivityConfig::default(),
+        )
+    }
+
+    /// Opens (creating when needed) the database at `path` and starts its writer thread.
+    pub fn open(path: impl Into<PathBuf>, config: ActivityConfig) -> Result<Self, ActivityError> {
+        let path = path.into();
+        let conn = schema::open_writer(&path, config.busy_timeout)?;
+        let reader = schema::open_reader(&path, config.busy_timeout)?;
+        let health = Arc::new(Mutex::new(ActivityHealth {
+            ok: true,
+            ..ActivityHealth::default()
+        }));
+        let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_capacity.max(1));
+        let writer = Writer {
+            conn,
+            config,
+            health: health.clone(),
+            failing: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("activity-writer".to_owned())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| ActivityError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                tx: Mutex::new(Some(tx)),
+                reader: Arc::new(Mutex::new(reader)),
+                health,
+                thread: Mutex::new(Some(thread)),
+                cancel: CancellationToken::new(),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues one event for writing. Never blocks; a full queue drops the
+    /// event and counts it in [`ActivityHealth::dropped`].
+    pub fn record(&self, event: CallEvent) {
+        match self.sender() {
+            Some(tx) => send_event(&tx, &self.inner.health, event),
+            None => {
+                bump_dropped(&self.inner.health, 1);
+            }
+        }
+    }
+
+    /// Records every event sent on `events` until the store is shut down or
+    /// the channel closes.
+    pub fn subscribe_to(&self, events: &EventSender) -> tokio::task::JoinHandle<()> {
+        let mut rx = events.subscribe();
+        let tx = self.sender();
+        let health = self.inner.health.clone();
+        let cancel = self.inner.cancel.clone();
+        tokio::spawn(async move {
+            let Some(tx) = tx else { return };
+            loop {
+                let event = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    event = rx.recv() => event,
+                };
+                match event {
+                    Ok(event) => send_event(&tx, &health, event),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "activity store fell behind the event stream");
+                        bump_dropped(&health, n);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+
+    /// Waits until every event recorded before this call is written (or its
+    /// write failed and it waits for a retry: see [`ActivityStore::health`]).
+    pub async fn flush(&self) -> Result<(), ActivityError> {
+        self.request(Msg::Flush).await
+    }
+
+    /// Applies retention now instead of waiting for the next periodic prune.
+    pub async fn prune_now(&self) -> Result<(), ActivityError> {
+        self.request(Msg::Prune).await
+    }
+
+    /// Stops the pumps, writes what is queued and ends the writer thread.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let tx = self
+            .inner
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(tx);
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            // The pumps' senders are gone once they see the cancellation, so
+            // the thread sees the channel close and returns.
+            if tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .is_err()
+            {
+                tracing::warn!("activity writer thread could not be joined");
+            }
+        }
+    }
+
+    pub fn health(&self) -> ActivityHealth {
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Recent calls, newest first.
+    pub async fn recent(&self, query: RecentQuery) -> Result<Vec<ActivityRow>, ActivityError> {
+        self.read(move |conn| query::recent(conn, &query)).await
+    }
+
+    /// Calls, errors and latency percentiles per tool and per agent over the last `window`.
+    pub async fn stats(&self, window: Duration) -> Result<Stats, ActivityError> {
+        let since = SystemTime::now()
+            .checked_sub(window)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.stats_since(since).await
+    }
+
+    pub async fn stats_since(&self, since: SystemTime) -> Result<Stats, ActivityError> {
+        let since_ms = writer::to_ms(since);
+        self.read(move |conn| query::stats(conn, since_ms)).await
+    }
+
+    /// How many rows the table holds.
+    pub async fn count(&self) -> Result<u64, ActivityError> {
+        self.read(|conn| conn.query_row("SELECT count(*) FROM calls", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|n| u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, ActivityError> {
+        let reader = self.inner.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&conn).map_err(ActivityError::from)
+        })
+        .await
+        .map_err(|_| ActivityError::Closed)?
+    }
+
+    async fn request(
+        &self,
+        msg: impl FnOnce(oneshot::Sender<()>) -> Msg,
+    ) -> Result<(), ActivityError> {
+        let tx = self.sender().ok_or(ActivityError::Closed)?;
+        let (ack, done) = oneshot::channel();
+        let msg = msg(ack);
+        // A full queue blocks this caller (not the call path) until there is room.
+        tokio::task::spawn_blocking(move || tx.send(msg))
+            .await
+            .map_err(|_| ActivityError::Closed)?
+            .map_err(|_| ActivityError::Closed)?;
+        done.await.map_err(|_| ActivityError::Closed)
+    }
+
+    fn sender(&self) -> Option<SyncSender<Msg>> {
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn send_event(tx: &SyncSender<Msg>, health: &Mutex<ActivityHealth>, event: CallEvent) {
+    match tx.try_send(Msg::Event(Box::new(event))) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            let first = bump_dropped(health, 1) == 1;
+            if first {
+                tracing::warn!(
+                    "activity queue is full; dropping events until the writer catches up"
+                );
+            }
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            bump_dropped(health, 1);
+        }
+    }
+}
+
+/// Adds to the dropped count; returns the new total.
+fn bump_dropped(health: &Mutex<ActivityHealth>, n: u64) -> u64 {
+    let mut h = health
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    h.dropped += n;
+    h.dropped
+}
+
+/// The serde name of a unit enum value (`tool_error`, `allowed_once`): the
+/// same words the JSON API uses.
+fn name_of<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn parse_name<T: DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}

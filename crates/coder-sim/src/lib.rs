@@ -1,1 +1,163 @@
-//! A simulated Coder deployment for tests and demo mode.
+//! A simulated Coder deployment for tests and demo mode: Coder's OAuth2
+//! provider and remote MCP endpoint, with fault injection and counters.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let sim = coder_sim::Sim::start(coder_sim::SimConfig::default()).await?;
+//! println!("{} {}", sim.mcp_url(), sim.session_token());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod apikey;
+pub mod config;
+mod faults;
+mod mcp_http;
+mod oauth;
+mod server;
+mod state;
+mod store;
+mod tools;
+mod world;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+pub use config::{AppSpec, DEMO_SESSION_TOKEN, Era, RedirectMode, SimConfig, parse_duration};
+pub use faults::{Counters, Faults, Revocation};
+pub use store::User;
+pub use tools::{ToolInfo, ToolKind, tool_catalog};
+
+use crate::faults::CounterCells;
+use crate::state::Shared;
+use crate::store::{AppRequest, Store};
+use crate::world::World;
+
+/// A running simulated deployment on 127.0.0.1. Dropping it stops the server
+/// too; [`Sim::shutdown`] also waits until every connection is closed.
+#[derive(Debug)]
+pub struct Sim {
+    shared: Arc<Shared>,
+    ct: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Sim {
+    /// Starts on a free port.
+    pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
+        Self::start_on(0, config).await
+    }
+
+    /// Starts on a fixed port (for restart tests). State is always fresh,
+    /// except what the config fixes: the session token and `apps`.
+    pub async fn start_on(port: u16, config: SimConfig) -> anyhow::Result<Sim> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let url = Url::parse(&format!("http://{addr}/")).context("building the access URL")?;
+        let store = Arc::new(Store::new(&config));
+        let world = Arc::new(World::seeded(&store.demo_user()));
+        let faults = Arc::new(Faults::new(
+            store.clone(),
+            config.provider_enabled,
+            config.dcr_enabled,
+        ));
+        let shared = Arc::new(Shared {
+            store,
+            world,
+            counters: Arc::new(CounterCells::default()),
+            faults,
+            config,
+            url,
+        });
+        let ct = CancellationToken::new();
+        let router = server::router(&shared, ct.child_token());
+        let task = tokio::spawn(server::serve(listener, shared.clone(), router, ct.clone()));
+        tracing::info!(url = %shared.url, "simulated Coder deployment listening");
+        Ok(Sim { shared, ct, task })
+    }
+
+    /// The access URL, with a trailing slash: `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> Url {
+        self.shared.url.clone()
+    }
+
+    /// `<access URL>/api/experimental/mcp/http`.
+    pub fn mcp_url(&self) -> Url {
+        let mut url = self.shared.url.clone();
+        url.set_path(mcp_http::MCP_PATH);
+        url
+    }
+
+    /// The demo user's Coder session token.
+    pub fn session_token(&self) -> String {
+        self.shared.config.session_token.clone()
+    }
+
+    /// Creates another session token for the demo user.
+    pub fn create_session_token(&self, lifetime: Duration) -> String {
+        self.shared.store.create_session_token(lifetime)
+    }
+
+    /// The demo user (`demo`).
+    pub fn demo_user(&self) -> User {
+        self.shared.store.demo_user()
+    }
+
+    /// Registers an OAuth2 app as a Coder admin would. Confidential apps get
+    /// a `coder_<10>_<40>` secret; public ones (`none`) get none.
+    pub fn register_app(
+        &self,
+        name: &str,
+        redirect_uris: &[&str],
+        confidential: bool,
+    ) -> (String, Option<String>) {
+        let created = self.shared.store.create_app(
+            AppRequest {
+                name: name.to_owned(),
+                redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+                auth_method: if confidential {
+                    "client_secret_basic"
+                } else {
+                    "none"
+                }
+                .to_owned(),
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                response_types: vec!["code".into()],
+                scope: None,
+            },
+            false,
+        );
+        (created.app.client_id, created.client_secret)
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.shared.counters.snapshot()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Stops accepting, closes every connection and MCP session, and waits.
+    pub async fn shutdown(mut self) {
+        self.ct.cancel();
+        if let Err(e) = (&mut self.task).await {
+            tracing::warn!(error = %e, "simulator task ended abnormally");
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.ct.cancel();
+    }
+}

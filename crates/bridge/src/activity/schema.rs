@@ -1,0 +1,106 @@
+//! The activity database: connection settings and the table.
+//!
+//! WAL so that readers (the UI's queries) never wait for the writer and a
+//! crash loses at most the last unsynced batch, never the file;
+//! `synchronous=NORMAL` because an activity log may lose its last moments on
+//! power loss but must not slow every batch with an fsync.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::ActivityError;
+
+/// Bumped when the table changes; `PRAGMA user_version` holds it.
+const SCHEMA_VERSION: i64 = 1;
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    id           INTEGER PRIMARY KEY,
+    at_ms        INTEGER NOT NULL,
+    agent        TEXT    NOT NULL,
+    client_name  TEXT,
+    method       TEXT    NOT NULL,
+    tool         TEXT,
+    args_summary TEXT,
+    outcome      TEXT    NOT NULL,
+    error        TEXT,
+    latency_ms   REAL    NOT NULL,
+    bytes_in     INTEGER NOT NULL,
+    bytes_out    INTEGER NOT NULL,
+    consent      TEXT
+);
+-- Each index also holds the rowid, so `WHERE agent = ? ORDER BY id DESC`
+-- walks the index in order without sorting.
+CREATE INDEX IF NOT EXISTS calls_at ON calls (at_ms);
+CREATE INDEX IF NOT EXISTS calls_agent ON calls (agent);
+CREATE INDEX IF NOT EXISTS calls_tool ON calls (tool);
+CREATE INDEX IF NOT EXISTS calls_outcome ON calls (outcome);
+";
+
+/// Opens (creating when needed) the database at `path` for the writer:
+/// creates the directory and the table, switches to WAL.
+pub fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, ActivityError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ActivityError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let open_err = |source| ActivityError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(busy_timeout).map_err(open_err)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "activity database is not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(open_err)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(open_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(ActivityError::NewerSchema {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    conn.execute_batch(CREATE).map_err(open_err)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(open_err)?;
+    restrict_permissions(path);
+    Ok(conn)
+}
+
+/// Opens a connection for queries only.
+pub fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, ActivityError> {
+    let open_err = |source| ActivityError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(busy_timeout).map_err(open_err)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Argument summaries are redacted, but what an agent did is still the
+/// user's business alone: the file is readable by its owner only.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot restrict the activity database's permissions");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}

@@ -1,0 +1,247 @@
+//! The writer thread: batches events into one transaction each.
+//!
+//! It runs on its own OS thread so a slow disk never stalls the async
+//! runtime, let alone a relayed call: the call path only does a `try_send`.
+//! A failed write keeps its rows for a retry (up to a bound, then the oldest
+//! are dropped and counted) and is logged once until writes succeed again.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use super::{ActivityConfig, ActivityHealth};
+use crate::consent::redact;
+use crate::events::CallEvent;
+
+/// Longest argument summary or error text the store keeps.
+const MAX_TEXT_CHARS: usize = 2000;
+
+pub enum Msg {
+    Event(Box<CallEvent>),
+    /// Write everything received so far, then reply.
+    Flush(oneshot::Sender<()>),
+    /// Apply retention now, then reply.
+    Prune(oneshot::Sender<()>),
+}
+
+/// One row as it goes into the table; already redacted.
+struct Row {
+    at_ms: i64,
+    agent: String,
+    client_name: Option<String>,
+    method: String,
+    tool: Option<String>,
+    args_summary: Option<String>,
+    outcome: String,
+    error: Option<String>,
+    latency_ms: f64,
+    bytes_in: i64,
+    bytes_out: i64,
+    consent: Option<String>,
+}
+
+impl Row {
+    fn from_event(e: CallEvent) -> Self {
+        // Summaries arrive redacted; redacting again here is the store's own
+        // guarantee that no credential reaches the file whoever emitted it.
+        let text = |s: Option<String>| {
+            s.map(|s| redact::truncate(&redact::redact_summary(&s), MAX_TEXT_CHARS))
+        };
+        Self {
+            at_ms: to_ms(e.at),
+            agent: e.agent,
+            client_name: e.client_name,
+            method: e.method,
+            tool: e.tool,
+            args_summary: text(e.arguments_summary),
+            outcome: super::name_of(&e.outcome),
+            error: text(e.error),
+            latency_ms: e.latency.as_secs_f64() * 1000.0,
+            bytes_in: i64::try_from(e.bytes_in).unwrap_or(i64::MAX),
+            bytes_out: i64::try_from(e.bytes_out).unwrap_or(i64::MAX),
+            consent: e.consent.as_ref().map(super::name_of),
+        }
+    }
+}
+
+pub fn to_ms(t: SystemTime) -> i64 {
+    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+pub struct Writer {
+    pub conn: Connection,
+    pub config: ActivityConfig,
+    pub health: Arc<Mutex<ActivityHealth>>,
+    pub failing: bool,
+}
+
+impl Writer {
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let mut batch: Vec<Row> = Vec::new();
+        let mut batch_due: Option<Instant> = None;
+        let mut next_prune = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_prune {
+                self.prune();
+                next_prune = now + self.config.prune_interval;
+            }
+            let deadline = batch_due.map_or(next_prune, |due| due.min(next_prune));
+            match rx.recv_timeout(deadline.saturating_duration_since(now)) {
+                Ok(Msg::Event(event)) => {
+                    batch_due.get_or_insert_with(|| Instant::now() + self.config.flush_interval);
+                    batch.push(Row::from_event(*event));
+                    // While writes fail, retry on the timer, not on every event.
+                    if batch.len() >= self.config.batch_size && !self.failing {
+                        self.write(&mut batch);
+                        batch_due = (!batch.is_empty())
+                            .then(|| Instant::now() + self.config.retry_interval);
+                    }
+                }
+                Ok(Msg::Flush(ack)) => {
+                    self.write(&mut batch);
+                    batch_due =
+                        (!batch.is_empty()).then(|| Instant::now() + self.config.retry_interval);
+                    let _ = ack.send(());
+                }
+                Ok(Msg::Prune(ack)) => {
+                    self.write(&mut batch);
+                    batch_due =
+                        (!batch.is_empty()).then(|| Instant::now() + self.config.retry_interval);
+                    self.prune();
+                    let _ = ack.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if batch_due.is_some_and(|due| Instant::now() >= due) {
+                        self.write(&mut batch);
+                        batch_due = (!batch.is_empty())
+                            .then(|| Instant::now() + self.config.retry_interval);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.write(&mut batch);
+                    if !batch.is_empty() {
+                        self.update(|h| h.dropped += batch.len() as u64);
+                        tracing::warn!(
+                            lost = batch.len(),
+                            "activity store closed with rows it could not write"
+                        );
+                    }
+                    tracing::debug!("activity writer stopped");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` in one transaction; on failure keeps it (bounded) for a retry.
+    fn write(&mut self, batch: &mut Vec<Row>) {
+        if batch.is_empty() {
+            return;
+        }
+        match insert(&mut self.conn, batch) {
+            Ok(()) => {
+                self.failing = false;
+                let n = batch.len() as u64;
+                batch.clear();
+                self.update(|h| {
+                    if !h.ok {
+                        tracing::info!("activity store writes again");
+                    }
+                    h.ok = true;
+                    h.written += n;
+                    h.retrying = 0;
+                    h.last_error = None;
+                });
+            }
+            Err(e) => {
+                self.failing = true;
+                let overflow = batch.len().saturating_sub(self.config.max_retry_rows);
+                batch.drain(..overflow);
+                let retrying = batch.len();
+                self.update(|h| {
+                    // Log the first failure of a run only: a full disk would
+                    // otherwise log ten times a second.
+                    if h.ok {
+                        tracing::warn!(error = %e, "activity store cannot write; calls still go through, rows are kept for a retry");
+                    } else {
+                        tracing::debug!(error = %e, "activity store still cannot write");
+                    }
+                    h.ok = false;
+                    h.dropped += overflow as u64;
+                    h.retrying = retrying;
+                    h.last_error = Some(e.to_string());
+                    h.failed_writes += 1;
+                });
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        match prune(&self.conn, &self.config) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(rows = n, "pruned old activity");
+                self.update(|h| h.pruned += n);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot prune the activity store"),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ActivityHealth)) {
+        let mut health = self
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut health);
+    }
+}
+
+fn insert(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO calls (at_ms, agent, client_name, method, tool, args_summary, outcome,
+                                error, latency_ms, bytes_in, bytes_out, consent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for r in rows {
+            stmt.execute(params![
+                r.at_ms,
+                r.agent,
+                r.client_name,
+                r.method,
+                r.tool,
+                r.args_summary,
+                r.outcome,
+                r.error,
+                r.latency_ms,
+                r.bytes_in,
+                r.bytes_out,
+                r.consent,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Deletes rows older than `max_age` and beyond the newest `max_rows`.
+fn prune(conn: &Connection, config: &ActivityConfig) -> rusqlite::Result<u64> {
+    let mut deleted = 0;
+    if let Some(max_age) = config.max_age {
+        let cutoff = to_ms(SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH));
+        deleted += conn.execute("DELETE FROM calls WHERE at_ms < ?1", [cutoff])?;
+    }
+    if let Some(max_rows) = config.max_rows {
+        let keep = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        deleted += conn.execute(
+            "DELETE FROM calls WHERE id <= (SELECT id FROM calls ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            [keep],
+        )?;
+    }
+    Ok(deleted as u64)
+}

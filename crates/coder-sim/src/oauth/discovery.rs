@@ -1,0 +1,46 @@
+//! The two well-known documents, exactly as coderd serves them (any suffix
+//! path answers the same document).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::state::Shared;
+
+const SCOPES: &[&str] = &["all", "application_connect"];
+
+/// RFC 9728. `resource` is the access URL, not the MCP URL (coder/coder#19717).
+pub(super) async fn protected_resource(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({
+        "resource": shared.access(),
+        "authorization_servers": [shared.access()],
+        "scopes_supported": SCOPES,
+        "bearer_methods_supported": ["header", "query"],
+    }))
+}
+
+/// RFC 8414. `registration_endpoint` appears only while DCR is enabled.
+pub(super) async fn authorization_server(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let mut metadata = json!({
+        "issuer": shared.access(),
+        "authorization_endpoint": shared.endpoint("/oauth2/authorize"),
+        "token_endpoint": shared.endpoint("/oauth2/tokens"),
+        "revocation_endpoint": shared.endpoint("/oauth2/revoke"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": SCOPES,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+    });
+    if shared.faults.dcr_enabled()
+        && let Some(object) = metadata.as_object_mut()
+    {
+        object.insert(
+            "registration_endpoint".into(),
+            json!(shared.endpoint("/oauth2/register")),
+        );
+    }
+    Json(metadata)
+}
