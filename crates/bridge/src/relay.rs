@@ -1,1 +1,709 @@
-//! (being built)
+//! The relay room: one rmcp client connection to Coder's remote MCP endpoint,
+//! shared by every agent.
+//!
+//! Requests from all agents go over the one connection concurrently. The
+//! token is injected per HTTP request by [`http::InjectingClient`] (refresh
+//! once on 401, retry a 503 once). Above that, the relay decides what a
+//! failure means for the request in hand:
+//!
+//! - a request that certainly did not reach Coder (connect refused, 503,
+//!   unknown session) is retried after a capped, jittered backoff, within a
+//!   deadline — this is what makes an upstream restart invisible to agents;
+//! - an idempotent request (list, get, ping) that may have reached Coder is
+//!   retried the same way;
+//! - a `tools/call` that may have reached Coder is never sent again: the
+//!   agent gets [`RelayError::Interrupted`], because running it twice could
+//!   duplicate a side effect (a second workspace, a second command).
+//!
+//! When the rmcp worker itself dies the connection is rebuilt on the next
+//! request; session-era re-initialisation after a 404 is done inside rmcp.
+
+pub mod backoff;
+pub mod http;
+mod upstream;
+
+use std::{
+    future::Future,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use rmcp::{
+    RoleClient, ServiceError, ServiceExt,
+    model::{
+        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorCode,
+        ErrorData, GetPromptRequest, GetPromptRequestParams, GetPromptResponse, ListPromptsResult,
+        ListToolsResult, PingRequest, ServerResult, Tool,
+    },
+    service::{ClientInitializeError, Peer, PeerRequestOptions, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::{
+    sync::{Mutex as AsyncMutex, broadcast, watch},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::auth::Credentials;
+use backoff::Backoff;
+use http::{Failure, InjectingClient, classify_transport};
+pub use upstream::{ProgressSink, UpstreamNotice};
+use upstream::{Shared, UpstreamHandler, lock};
+
+/// JSON-RPC error code: not signed in to Coder, or the session could not be renewed.
+pub const SIGN_IN_REQUIRED: ErrorCode = ErrorCode(-32001);
+/// JSON-RPC error code: Coder could not be reached (nothing was run).
+pub const UPSTREAM_UNAVAILABLE: ErrorCode = ErrorCode(-32003);
+/// JSON-RPC error code: the connection dropped while a call was in flight.
+pub const CALL_INTERRUPTED: ErrorCode = ErrorCode(-32004);
+/// JSON-RPC error code: Coder refused the token for its MCP endpoint (403).
+pub const UPSTREAM_FORBIDDEN: ErrorCode = ErrorCode(-32005);
+
+/// What went wrong with a relayed request. `code()` is stable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// Only the user can fix this, by signing in (tray or `coder-bridge login`).
+    #[error("{message}")]
+    SignInRequired {
+        /// The auth room's error code (`signed_out`, `session_expired`, ...).
+        auth_code: &'static str,
+        message: String,
+    },
+    /// Coder answered with a JSON-RPC error; passed through as is.
+    #[error("Coder answered with an error: {}", .0.message)]
+    Upstream(ErrorData),
+    /// The call may or may not have run upstream; it was not re-sent.
+    #[error(
+        "the connection to Coder dropped while the call was in flight; it may or may not have run. Check its effect before calling it again ({reason})"
+    )]
+    Interrupted { reason: String },
+    /// Coder could not be reached in time; the request did not run.
+    #[error("Coder is unreachable, the request was not run: {reason}")]
+    Unavailable { reason: String },
+    /// Coder refused the token for this resource (HTTP 403).
+    #[error(
+        "Coder refused the bridge's token (403 Forbidden): {detail}. Sign in again with `coder-bridge login <deployment-url>`"
+    )]
+    Forbidden { detail: String },
+    /// The agent cancelled the request.
+    #[error("the request was cancelled")]
+    Cancelled,
+    /// The upstream answered something that is not a valid reply.
+    #[error("unexpected reply from Coder: {0}")]
+    Protocol(String),
+}
+
+impl RelayError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RelayError::SignInRequired { .. } => "sign_in_required",
+            RelayError::Upstream(_) => "upstream_error",
+            RelayError::Interrupted { .. } => "call_interrupted",
+            RelayError::Unavailable { .. } => "upstream_unavailable",
+            RelayError::Forbidden { .. } => "upstream_forbidden",
+            RelayError::Cancelled => "cancelled",
+            RelayError::Protocol(_) => "upstream_protocol",
+        }
+    }
+
+    /// The JSON-RPC error an agent receives.
+    pub fn to_error_data(&self) -> ErrorData {
+        let data = |extra: serde_json::Value| {
+            let mut obj = serde_json::json!({ "code": self.code() });
+            if let (Some(o), serde_json::Value::Object(e)) = (obj.as_object_mut(), extra) {
+                o.extend(e);
+            }
+            Some(obj)
+        };
+        match self {
+            RelayError::Upstream(e) => e.clone(),
+            RelayError::SignInRequired { auth_code, .. } => ErrorData::new(
+                SIGN_IN_REQUIRED,
+                self.to_string(),
+                data(serde_json::json!({
+                    "auth": auth_code,
+                    "signIn": "open the Coder Bridge tray menu, or run `coder-bridge login <deployment-url>`",
+                })),
+            ),
+            RelayError::Interrupted { .. } => {
+                ErrorData::new(CALL_INTERRUPTED, self.to_string(), data(serde_json::json!({})))
+            }
+            RelayError::Unavailable { .. } => ErrorData::new(
+                UPSTREAM_UNAVAILABLE,
+                self.to_string(),
+                data(serde_json::json!({})),
+            ),
+            RelayError::Forbidden { .. } => ErrorData::new(
+                UPSTREAM_FORBIDDEN,
+                self.to_string(),
+                data(serde_json::json!({})),
+            ),
+            RelayError::Cancelled => ErrorData::new(
+                // Agents cancelled the request themselves; they rarely look
+                // at the answer, but it must still be a well-formed error.
+                ErrorCode::INTERNAL_ERROR,
+                self.to_string(),
+                data(serde_json::json!({})),
+            ),
+            RelayError::Protocol(_) => ErrorData::internal_error(self.to_string(), None),
+        }
+    }
+}
+
+/// The relay's connection state, for `/healthz`, `status` and the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayStatus {
+    /// Not connected yet, or reconnecting.
+    Connecting,
+    Connected,
+    /// Not signed in, or the session ended and could not be renewed.
+    SignedOut,
+    /// The last attempt failed; the next request tries again.
+    Error,
+}
+
+impl RelayStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayStatus::Connecting => "connecting",
+            RelayStatus::Connected => "connected",
+            RelayStatus::SignedOut => "signed_out",
+            RelayStatus::Error => "error",
+        }
+    }
+}
+
+/// A snapshot of the relay's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayState {
+    pub status: RelayStatus,
+    /// The deployment's access URL, once known.
+    pub deployment: Option<Url>,
+    /// Why the last attempt failed (no secrets).
+    pub detail: Option<String>,
+}
+
+/// Which URL the relay connects to.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// `<access url>/api/experimental/mcp/http` of the signed-in deployment.
+    CoderMcp,
+    /// A fixed MCP URL (the stdio shim talking to the local daemon).
+    Fixed(Url),
+}
+
+/// Tunables; the defaults suit the daemon.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    pub endpoint: Endpoint,
+    /// How long a request may keep retrying (reconnects included) before the
+    /// agent gets "unreachable".
+    pub retry_window: Duration,
+    /// Longest pause between reconnect attempts.
+    pub backoff_cap: Duration,
+    /// Time limit for one attempt at an idempotent request (list, get, ping).
+    pub request_timeout: Duration,
+    /// Time limit for the initialize handshake.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            endpoint: Endpoint::CoderMcp,
+            retry_window: Duration::from_secs(20),
+            backoff_cap: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Per-call options for [`Relay::call_tool`].
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Cancelled when the agent cancels; the relay then cancels upstream.
+    pub cancel: CancellationToken,
+    /// Where upstream progress notifications for this call go.
+    pub progress: Option<ProgressSink>,
+}
+
+struct Conn {
+    service: RunningService<RoleClient, UpstreamHandler>,
+}
+
+impl Conn {
+    fn peer(&self) -> Peer<RoleClient> {
+        self.service.peer().clone()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.service.peer().is_transport_closed() || self.service.is_closed()
+    }
+}
+
+struct Inner {
+    credentials: Arc<dyn Credentials>,
+    http: reqwest::Client,
+    options: RelayOptions,
+    shared: Arc<Shared>,
+    /// The one upstream connection; the lock makes (re)connecting single-flight.
+    conn: AsyncMutex<Option<Arc<Conn>>>,
+    state: watch::Sender<RelayState>,
+    cancel: CancellationToken,
+}
+
+/// The shared upstream connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("state", &*self.inner.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one failed attempt means for the request.
+enum Next {
+    Fail(RelayError),
+    /// Try again if the window allows; the reason is reported if it does not.
+    Retry(String),
+}
+
+impl Relay {
+    pub fn new(credentials: Arc<dyn Credentials>, options: RelayOptions) -> Self {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                credentials,
+                http,
+                options,
+                shared: Arc::new(Shared::new()),
+                conn: AsyncMutex::new(None),
+                state: watch::channel(RelayState {
+                    status: RelayStatus::Connecting,
+                    deployment: None,
+                    detail: None,
+                })
+                .0,
+                cancel: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn state(&self) -> RelayState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// Every state change, for faces that display it.
+    pub fn watch_state(&self) -> watch::Receiver<RelayState> {
+        self.inner.state.subscribe()
+    }
+
+    /// Tool/prompt list changes upstream.
+    pub fn notices(&self) -> broadcast::Receiver<UpstreamNotice> {
+        self.inner.shared.notices.subscribe()
+    }
+
+    /// Connects now (if not connected) so the first agent request is fast.
+    pub async fn warm_up(&self) -> Result<(), RelayError> {
+        let deadline = Instant::now() + self.inner.options.retry_window;
+        self.connected(deadline).await.map(|_| ())
+    }
+
+    /// Closes the upstream connection (ending its session) and stops retries.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let conn = self.inner.conn.lock().await.take();
+        if let Some(conn) = conn.and_then(|c| Arc::try_unwrap(c).ok()) {
+            let _ = tokio::time::timeout(Duration::from_secs(3), conn.service.cancel()).await;
+        }
+    }
+
+    fn set_state(&self, status: RelayStatus, detail: Option<String>) {
+        self.inner.state.send_if_modified(|s| {
+            let changed = s.status != status || s.detail != detail;
+            s.status = status;
+            s.detail = detail;
+            changed
+        });
+    }
+
+    /// The tool list, from the cache when it is fresh.
+    pub async fn list_tools(&self) -> Result<Arc<ListToolsResult>, RelayError> {
+        if let Some(cached) = lock(&self.inner.shared.tools).clone() {
+            return Ok(cached);
+        }
+        let generation = self.inner.shared.tools_generation.load(Ordering::Acquire);
+        let tools = self
+            .idempotent(|peer| async move { peer.list_all_tools().await })
+            .await?;
+        let result = Arc::new(ListToolsResult::with_all_items(tools));
+        // A list-changed notification that arrived meanwhile wins: do not
+        // cache what may already be stale.
+        if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
+            *lock(&self.inner.shared.tools) = Some(result.clone());
+        }
+        Ok(result)
+    }
+
+    /// The upstream's description of `name`, when the tool list is known.
+    pub async fn tool(&self, name: &str) -> Option<Tool> {
+        let tools = self.list_tools().await.ok()?;
+        tools.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    pub async fn list_prompts(&self) -> Result<Arc<ListPromptsResult>, RelayError> {
+        if let Some(cached) = lock(&self.inner.shared.prompts).clone() {
+            return Ok(cached);
+        }
+        let generation = self.inner.shared.prompts_generation.load(Ordering::Acquire);
+        let prompts = self
+            .idempotent(|peer| async move { peer.list_all_prompts().await })
+            .await?;
+        let result = Arc::new(ListPromptsResult::with_all_items(prompts));
+        if self.inner.shared.prompts_generation.load(Ordering::Acquire) == generation {
+            *lock(&self.inner.shared.prompts) = Some(result.clone());
+        }
+        Ok(result)
+    }
+
+    pub async fn get_prompt(
+        &self,
+        params: GetPromptRequestParams,
+    ) -> Result<GetPromptResponse, RelayError> {
+        let result = self
+            .idempotent(|peer| {
+                let params = params.clone();
+                async move {
+                    peer.send_request(ClientRequest::GetPromptRequest(GetPromptRequest::new(params)))
+                    .await
+                }
+            })
+            .await?;
+        match result {
+            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            other => Err(RelayError::Protocol(format!(
+                "prompts/get answered with {}",
+                result_kind(&other)
+            ))),
+        }
+    }
+
+    /// Pings the upstream.
+    pub async fn ping(&self) -> Result<(), RelayError> {
+        self.idempotent(|peer| async move {
+            peer.send_request(ClientRequest::PingRequest(PingRequest::default()))
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Relays one `tools/call`. Never sent twice once Coder may have seen it.
+    pub async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        options: CallOptions,
+    ) -> Result<CallToolResponse, RelayError> {
+        let deadline = Instant::now() + self.inner.options.retry_window;
+        let mut backoff = Backoff::new(self.inner.options.backoff_cap);
+        loop {
+            let conn = tokio::select! {
+                c = self.connected(deadline) => c?,
+                _ = options.cancel.cancelled() => return Err(RelayError::Cancelled),
+            };
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
+            let reason = match conn
+                .peer()
+                .send_cancellable_request(request, PeerRequestOptions::no_options())
+                .await
+            {
+                // The worker is gone: the request was never handed to HTTP.
+                Err(e) => {
+                    self.evict(&conn).await;
+                    e.to_string()
+                }
+                Ok(mut handle) => {
+                    let progress_token = handle.progress_token.clone();
+                    if let Some(sink) = &options.progress {
+                        self.inner
+                            .shared
+                            .route_progress(progress_token.clone(), sink.clone());
+                    }
+                    let outcome = tokio::select! {
+                        r = &mut handle.rx => Some(r.unwrap_or(Err(ServiceError::TransportClosed))),
+                        _ = options.cancel.cancelled() => None,
+                    };
+                    self.inner.shared.unroute_progress(&progress_token);
+                    let Some(outcome) = outcome else {
+                        // Tell Coder to stop; the agent already gave up.
+                        let _ = handle.cancel(Some("cancelled by the agent".into())).await;
+                        return Err(RelayError::Cancelled);
+                    };
+                    match outcome {
+                        Ok(ServerResult::CallToolResult(r)) => {
+                            self.mark_connected();
+                            return Ok(CallToolResponse::Complete(r));
+                        }
+                        Ok(ServerResult::InputRequiredResult(r)) => {
+                            return Ok(CallToolResponse::InputRequired(r));
+                        }
+                        Ok(ServerResult::CreateTaskResult(r)) => {
+                            return Ok(CallToolResponse::Task(r));
+                        }
+                        Ok(other) => {
+                            return Err(RelayError::Protocol(format!(
+                                "tools/call answered with {}",
+                                result_kind(&other)
+                            )));
+                        }
+                        Err(e) => match self.judge(&e, &conn).await {
+                            Judged::Fail(err) => return Err(err),
+                            Judged::NotSent { reason, retry_now } if retry_now => reason,
+                            Judged::NotSent { reason, .. } => {
+                                return Err(RelayError::Unavailable { reason });
+                            }
+                            Judged::MaybeSent(reason) => {
+                                tracing::warn!(
+                                    tool = %params.name,
+                                    "call interrupted in flight; not re-sending: {reason}"
+                                );
+                                return Err(RelayError::Interrupted { reason });
+                            }
+                        },
+                    }
+                }
+            };
+            self.pause(&mut backoff, deadline, reason).await?;
+        }
+    }
+
+    /// Runs an idempotent request, retrying through reconnects.
+    async fn idempotent<T, F, Fut>(&self, op: F) -> Result<T, RelayError>
+    where
+        F: Fn(Peer<RoleClient>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let deadline = Instant::now() + self.inner.options.retry_window;
+        let mut backoff = Backoff::new(self.inner.options.backoff_cap);
+        loop {
+            let conn = self.connected(deadline).await?;
+            let reason =
+                match tokio::time::timeout(self.inner.options.request_timeout, op(conn.peer()))
+                    .await
+                {
+                    Ok(Ok(value)) => {
+                        self.mark_connected();
+                        return Ok(value);
+                    }
+                    Ok(Err(e)) => match self.judge(&e, &conn).await {
+                        Judged::Fail(err) => return Err(err),
+                        Judged::NotSent { reason, .. } | Judged::MaybeSent(reason) => reason,
+                    },
+                    Err(_) => format!(
+                        "no answer within {} s",
+                        self.inner.options.request_timeout.as_secs()
+                    ),
+                };
+            self.pause(&mut backoff, deadline, reason).await?;
+        }
+    }
+
+    /// Waits before the next attempt, or gives up when the window is spent.
+    async fn pause(
+        &self,
+        backoff: &mut Backoff,
+        deadline: Instant,
+        reason: String,
+    ) -> Result<(), RelayError> {
+        let delay = backoff.next_delay();
+        if Instant::now() + delay >= deadline {
+            self.set_state(RelayStatus::Error, Some(reason.clone()));
+            return Err(RelayError::Unavailable { reason });
+        }
+        tracing::debug!("retrying in {delay:?}: {reason}");
+        self.set_state(RelayStatus::Connecting, Some(reason.clone()));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = self.inner.cancel.cancelled() => Err(RelayError::Unavailable {
+                reason: "the bridge is shutting down".into(),
+            }),
+        }
+    }
+
+    fn mark_connected(&self) {
+        self.set_state(RelayStatus::Connected, None);
+    }
+
+    /// Classifies a failed request and updates the relay's state.
+    async fn judge(&self, error: &ServiceError, conn: &Arc<Conn>) -> Judged {
+        let judged = match error {
+            ServiceError::McpError(e) if e.message.contains("re-initialized before") => {
+                Judged::MaybeSent(e.message.to_string())
+            }
+            ServiceError::McpError(e) => Judged::Fail(RelayError::Upstream(e.clone())),
+            ServiceError::TransportSend(e) => match classify_transport(e.error.as_ref()) {
+                Failure::SignIn { code, message } => {
+                    self.set_state(RelayStatus::SignedOut, Some(message.clone()));
+                    Judged::Fail(RelayError::SignInRequired {
+                        auth_code: code,
+                        message,
+                    })
+                }
+                Failure::Forbidden(detail) => {
+                    self.set_state(RelayStatus::Error, Some("403 Forbidden".into()));
+                    Judged::Fail(RelayError::Forbidden { detail })
+                }
+                Failure::NotSent { reason, retry_now } => Judged::NotSent { reason, retry_now },
+                Failure::MaybeSent(reason) => Judged::MaybeSent(reason),
+            },
+            ServiceError::UnexpectedResponse => Judged::Fail(RelayError::Protocol(
+                "a reply of the wrong type".into(),
+            )),
+            other => Judged::MaybeSent(other.to_string()),
+        };
+        if conn.is_closed() {
+            self.evict(conn).await;
+        }
+        judged
+    }
+
+    /// Drops `conn` if it is still the current connection.
+    async fn evict(&self, conn: &Arc<Conn>) {
+        let mut slot = self.inner.conn.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            *slot = None;
+        }
+    }
+
+    /// The live connection, (re)connecting with backoff until `deadline`.
+    async fn connected(&self, deadline: Instant) -> Result<Arc<Conn>, RelayError> {
+        let mut slot = self.inner.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            if !conn.is_closed() {
+                return Ok(conn.clone());
+            }
+            tracing::info!("the upstream connection closed; reconnecting");
+            *slot = None;
+        }
+        let mut backoff = Backoff::new(self.inner.options.backoff_cap);
+        loop {
+            if self.inner.cancel.is_cancelled() {
+                return Err(RelayError::Unavailable {
+                    reason: "the bridge is shutting down".into(),
+                });
+            }
+            match self.connect_once().await {
+                Ok(conn) => {
+                    self.mark_connected();
+                    *slot = Some(conn.clone());
+                    return Ok(conn);
+                }
+                Err(Next::Fail(e)) => return Err(e),
+                Err(Next::Retry(reason)) => {
+                    tracing::info!("cannot connect to Coder yet: {reason}");
+                    self.pause(&mut backoff, deadline, reason).await?;
+                }
+            }
+        }
+    }
+
+    async fn connect_once(&self) -> Result<Arc<Conn>, Next> {
+        let inner = &self.inner;
+        let session = match inner.credentials.current().await {
+            Ok(s) => s,
+            Err(e) if e.needs_sign_in() => {
+                self.set_state(RelayStatus::SignedOut, Some(e.to_string()));
+                return Err(Next::Fail(RelayError::SignInRequired {
+                    auth_code: e.code(),
+                    message: e.to_string(),
+                }));
+            }
+            Err(e) => return Err(Next::Retry(e.to_string())),
+        };
+        inner.state.send_if_modified(|s| {
+            let changed = s.deployment.as_ref() != Some(&session.access_url);
+            s.deployment = Some(session.access_url.clone());
+            changed
+        });
+        let url = match &inner.options.endpoint {
+            Endpoint::CoderMcp => session.mcp_url(),
+            Endpoint::Fixed(url) => url.clone(),
+        };
+        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone());
+        let transport = StreamableHttpClientTransport::with_client(
+            client,
+            StreamableHttpClientTransportConfig::with_uri(url.as_str()).max_concurrent_requests(64),
+        );
+        let handler = UpstreamHandler {
+            shared: inner.shared.clone(),
+        };
+        let started = tokio::time::timeout(inner.options.connect_timeout, handler.serve(transport));
+        match started.await {
+            Ok(Ok(service)) => {
+                tracing::info!(deployment = %session.access_url, "connected to Coder's MCP endpoint");
+                // A new connection may be a restarted server with new tools.
+                inner.shared.forget_lists();
+                Ok(Arc::new(Conn { service }))
+            }
+            Ok(Err(ClientInitializeError::TransportError { error, .. })) => {
+                match classify_transport(error.error.as_ref()) {
+                    Failure::SignIn { code, message } => {
+                        self.set_state(RelayStatus::SignedOut, Some(message.clone()));
+                        Err(Next::Fail(RelayError::SignInRequired {
+                            auth_code: code,
+                            message,
+                        }))
+                    }
+                    Failure::Forbidden(detail) => {
+                        self.set_state(RelayStatus::Error, Some("403 Forbidden".into()));
+                        Err(Next::Fail(RelayError::Forbidden { detail }))
+                    }
+                    Failure::NotSent { reason, .. } | Failure::MaybeSent(reason) => {
+                        Err(Next::Retry(reason))
+                    }
+                }
+            }
+            Ok(Err(ClientInitializeError::JsonRpcError(e))) => {
+                self.set_state(RelayStatus::Error, Some(e.message.to_string()));
+                Err(Next::Fail(RelayError::Upstream(e)))
+            }
+            Ok(Err(e)) => Err(Next::Retry(e.to_string())),
+            Err(_) => Err(Next::Retry(format!(
+                "no answer to initialize within {} s",
+                inner.options.connect_timeout.as_secs()
+            ))),
+        }
+    }
+}
+
+enum Judged {
+    Fail(RelayError),
+    NotSent { reason: String, retry_now: bool },
+    MaybeSent(String),
+}
+
+fn result_kind(result: &ServerResult) -> String {
+    serde_json::to_value(result)
+        .ok()
+        .and_then(|v| {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>().join(","))
+        })
+        .unwrap_or_else(|| "an unknown result".into())
+}

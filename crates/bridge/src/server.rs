@@ -1,1 +1,347 @@
-//! (being built)
+//! The server room: the local MCP endpoint every agent connects to.
+//!
+//! `http://127.0.0.1:<port>/mcp` is rmcp's streamable HTTP server behind two
+//! layers: a Host/Origin allow-list (DNS rebinding) and a per-agent client
+//! token. `/healthz` answers without a token and without secrets. The
+//! [`Daemon`] builder owns every task it starts; the control API and the UI
+//! add their routes with [`DaemonBuilder::extra_routes`].
+
+pub mod daemon_file;
+pub mod guard;
+mod handler;
+pub mod summary;
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use axum::{Json, Router, extract::State, middleware, routing::get};
+use rmcp::transport::{
+    StreamableHttpServerConfig, StreamableHttpService,
+    streamable_http_server::session::local::LocalSessionManager,
+};
+use tokio::task::JoinHandle;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use daemon_file::DaemonInfo;
+pub use guard::{AgentId, Allowed, CLIENT_UNAUTHORIZED};
+pub use handler::RelayServer;
+
+use crate::{
+    auth::Credentials,
+    client_tokens::ClientTokens,
+    events::{self, EventSender},
+    gate::{AllowAll, CallGate},
+    relay::{Relay, RelayOptions, UpstreamNotice},
+};
+
+/// Errors starting or running the daemon. `code()` is stable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error(
+        "port {port} on 127.0.0.1 is already in use (is another `coder-bridge serve` running?). Stop the other program, or choose another port with `--port N` or the CODER_BRIDGE_PORT environment variable (agent configs must then be updated with `coder-bridge configure`)"
+    )]
+    PortInUse { port: u16 },
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the daemon needs {0}")]
+    Missing(&'static str),
+}
+
+impl ServerError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServerError::PortInUse { .. } => "port_in_use",
+            ServerError::Bind { .. } => "bind_failed",
+            ServerError::Missing(_) => "misconfigured",
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Entry point: `Daemon::builder()`.
+#[derive(Debug)]
+pub struct Daemon;
+
+impl Daemon {
+    pub fn builder() -> DaemonBuilder {
+        DaemonBuilder::default()
+    }
+}
+
+/// Assembles the daemon. Credentials and client tokens are required.
+#[must_use]
+pub struct DaemonBuilder {
+    credentials: Option<Arc<dyn Credentials>>,
+    gate: Arc<dyn CallGate>,
+    tokens: Option<ClientTokens>,
+    events: Option<EventSender>,
+    port: u16,
+    extra: Vec<Router>,
+    relay_options: RelayOptions,
+}
+
+impl Default for DaemonBuilder {
+    fn default() -> Self {
+        Self {
+            credentials: None,
+            gate: Arc::new(AllowAll),
+            tokens: None,
+            events: None,
+            port: crate::paths::DEFAULT_PORT,
+            extra: Vec::new(),
+            relay_options: RelayOptions::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DaemonBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonBuilder")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DaemonBuilder {
+    /// The user's Coder session (`AuthManager`, or `StaticToken` in demo/tests).
+    pub fn credentials(mut self, credentials: Arc<dyn Credentials>) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Policy and consent; [`AllowAll`] when not set.
+    pub fn gate(mut self, gate: Arc<dyn CallGate>) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// The per-agent client tokens every request must carry.
+    pub fn tokens(mut self, tokens: ClientTokens) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Where call events go; a fresh channel when not set.
+    pub fn events(mut self, events: EventSender) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The port on 127.0.0.1; 0 picks a free one (tests).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// More routes on the same listener (control API, UI). They get the
+    /// Host/Origin check but not the MCP client-token check.
+    pub fn extra_routes(mut self, router: Router) -> Self {
+        self.extra.push(router);
+        self
+    }
+
+    pub fn relay_options(mut self, options: RelayOptions) -> Self {
+        self.relay_options = options;
+        self
+    }
+
+    /// Binds 127.0.0.1:`port`, starts serving and connects upstream in the background.
+    pub async fn start(self) -> Result<DaemonHandle, ServerError> {
+        let credentials = self.credentials.ok_or(ServerError::Missing("credentials"))?;
+        let tokens = self.tokens.ok_or(ServerError::Missing("client tokens"))?;
+        let events = self.events.unwrap_or_else(events::channel);
+
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, self.port))
+            .await
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AddrInUse => ServerError::PortInUse { port: self.port },
+                _ => ServerError::Bind {
+                    port: self.port,
+                    source,
+                },
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            port: self.port,
+            source,
+        })?;
+
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let relay = Relay::new(credentials, self.relay_options);
+        let server = RelayServer {
+            relay: relay.clone(),
+            gate: self.gate,
+            events: events.clone(),
+            sessions: Default::default(),
+            fixed_agent: None,
+        };
+        let sessions = server.sessions.clone();
+
+        let mcp_config = StreamableHttpServerConfig::default()
+            // Host and Origin are checked by our own layer, with the port.
+            .disable_allowed_hosts()
+            .disable_allowed_origins()
+            .with_cancellation_token(cancel.child_token());
+        let mcp = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Arc::new(LocalSessionManager::default()),
+            mcp_config,
+        );
+        let mcp_routes = Router::new()
+            .nest_service("/mcp", mcp)
+            .layer(middleware::from_fn_with_state(
+                tokens,
+                guard::require_client_token,
+            ));
+        let mut app = Router::new()
+            .route("/healthz", get(healthz))
+            .with_state(relay.clone())
+            .merge(mcp_routes);
+        for extra in self.extra {
+            app = app.merge(extra);
+        }
+        let app = app.layer(middleware::from_fn_with_state(
+            Allowed::loopback(local_addr.port()),
+            guard::check_host_and_origin,
+        ));
+
+        let shutdown = cancel.clone();
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        });
+        tasks.spawn(forward_notices(relay.clone(), sessions, cancel.clone()));
+        let warm = relay.clone();
+        let warm_cancel = cancel.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                r = warm.warm_up() => if let Err(e) = r {
+                    tracing::warn!("not connected to Coder yet: {e}");
+                },
+                _ = warm_cancel.cancelled() => {}
+            }
+        });
+        tasks.close();
+        tracing::info!("listening on http://{local_addr}/mcp");
+        Ok(DaemonHandle {
+            local_addr,
+            relay,
+            events,
+            cancel,
+            tasks,
+            serve: Arc::new(tokio::sync::Mutex::new(Some(serve))),
+        })
+    }
+}
+
+/// Tells every open agent session when Coder's tool or prompt list changed.
+async fn forward_notices(relay: Relay, sessions: handler::Sessions, cancel: CancellationToken) {
+    let mut notices = relay.notices();
+    loop {
+        let notice = tokio::select! {
+            n = notices.recv() => n,
+            _ = cancel.cancelled() => return,
+        };
+        let notice = match notice {
+            Ok(n) => n,
+            // Missed some: telling everyone both lists changed is always safe.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => UpstreamNotice::ToolsChanged,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let peers = {
+            let mut s = lock(&sessions);
+            s.retain(|p| !p.is_transport_closed());
+            s.clone()
+        };
+        for peer in peers {
+            let sent = match notice {
+                UpstreamNotice::ToolsChanged => peer.notify_tool_list_changed().await,
+                UpstreamNotice::PromptsChanged => peer.notify_prompt_list_changed().await,
+            };
+            if let Err(e) = sent {
+                tracing::debug!("could not notify an agent session: {e}");
+            }
+        }
+    }
+}
+
+async fn healthz(State(relay): State<Relay>) -> Json<serde_json::Value> {
+    let state = relay.state();
+    Json(serde_json::json!({
+        "status": "ok",
+        "relay": state.status.as_str(),
+        "deployment": state.deployment.map(|u| u.to_string()),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// A running daemon. Cloneable; `shutdown` stops it for every clone.
+#[derive(Debug, Clone)]
+pub struct DaemonHandle {
+    local_addr: SocketAddr,
+    relay: Relay,
+    events: EventSender,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    serve: Arc<tokio::sync::Mutex<Option<JoinHandle<std::io::Result<()>>>>>,
+}
+
+impl DaemonHandle {
+    /// `127.0.0.1:<port>` actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://127.0.0.1:<port>/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.local_addr)
+    }
+
+    /// Call events (subscribe for the live feed).
+    pub fn events(&self) -> EventSender {
+        self.events.clone()
+    }
+
+    /// The upstream connection (state for status displays).
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// Resolves when shutdown has been requested.
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// Stops accepting requests, ends agent sessions and the upstream session.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.relay.shutdown().await;
+        self.wait().await;
+    }
+
+    /// Waits until the server has stopped (after `shutdown`, or a fatal error).
+    pub async fn wait(&self) {
+        let serve = self.serve.lock().await.take();
+        if let Some(serve) = serve {
+            match serve.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("the local server failed: {e}"),
+                Err(e) => tracing::error!("the local server task failed: {e}"),
+            }
+        }
+        // Graceful: open streams get a moment to end, then we stop waiting.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+    }
+}

@@ -1,0 +1,351 @@
+//! The MCP server agents talk to: every request is checked with the gate,
+//! relayed upstream and recorded as a [`CallEvent`].
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Instant, SystemTime},
+};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    },
+    service::{NotificationContext, Peer, RequestContext},
+};
+use serde::Serialize;
+
+use super::{guard::AgentId, summary};
+use crate::{
+    events::{CallEvent, ConsentDecision, EventSender, Outcome},
+    gate::{CallGate, GateDecision, GateRequest},
+    relay::{CallOptions, ProgressSink, Relay, RelayError},
+};
+
+/// Agents with an open session, so list-changed notifications reach them.
+pub(crate) type Sessions = Arc<Mutex<Vec<Peer<RoleServer>>>>;
+
+/// One instance per agent session (rmcp's service factory clones it).
+#[derive(Clone)]
+pub struct RelayServer {
+    pub(crate) relay: Relay,
+    pub(crate) gate: Arc<dyn CallGate>,
+    pub(crate) events: EventSender,
+    pub(crate) sessions: Sessions,
+    /// The agent, when the transport cannot say (the stdio shim serves one).
+    pub(crate) fixed_agent: Option<String>,
+}
+
+impl std::fmt::Debug for RelayServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayServer")
+            .field("fixed_agent", &self.fixed_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one request leaves in the activity record, filled in as it goes.
+struct Record {
+    started: Instant,
+    agent: String,
+    client_name: Option<String>,
+    method: &'static str,
+    tool: Option<String>,
+    arguments_summary: Option<String>,
+    bytes_in: u64,
+    consent: Option<ConsentDecision>,
+}
+
+impl RelayServer {
+    /// A server for one fixed agent (the stdio shim), with no sessions registry.
+    pub fn for_agent(
+        relay: Relay,
+        gate: Arc<dyn CallGate>,
+        events: EventSender,
+        agent: impl Into<String>,
+    ) -> Self {
+        Self {
+            relay,
+            gate,
+            events,
+            sessions: Sessions::default(),
+            fixed_agent: Some(agent.into()),
+        }
+    }
+
+    fn begin<P: Serialize>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &'static str,
+        params: &P,
+    ) -> Record {
+        Record {
+            started: Instant::now(),
+            agent: self.agent(&context.extensions),
+            client_name: client_name(context),
+            method,
+            tool: None,
+            arguments_summary: None,
+            bytes_in: json_len(params),
+            consent: None,
+        }
+    }
+
+    fn agent(&self, extensions: &rmcp::model::Extensions) -> String {
+        extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<AgentId>())
+            .map(|a| a.0.clone())
+            .or_else(|| self.fixed_agent.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Records a finished request; `size` measures a successful answer.
+    fn finish<R>(
+        &self,
+        record: Record,
+        result: &Result<R, ErrorData>,
+        outcome: Outcome,
+        size: impl FnOnce(&R) -> u64,
+    ) {
+        let (error, bytes_out) = match result {
+            Ok(r) => (None, size(r)),
+            Err(e) => (Some(e.message.to_string()), json_len(e)),
+        };
+        self.finish_with(record, outcome, error, bytes_out);
+    }
+
+    fn finish_with(&self, record: Record, outcome: Outcome, error: Option<String>, bytes_out: u64) {
+        let event = CallEvent {
+            at: SystemTime::now(),
+            agent: record.agent,
+            client_name: record.client_name,
+            method: record.method.to_owned(),
+            tool: record.tool,
+            arguments_summary: record.arguments_summary,
+            outcome,
+            error,
+            latency: record.started.elapsed(),
+            bytes_in: record.bytes_in,
+            bytes_out,
+            consent: record.consent,
+        };
+        // No subscriber is fine (nobody is watching); never block a call on it.
+        let _ = self.events.send(event);
+    }
+}
+
+fn client_name(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .peer
+        .peer_info()
+        .map(|info| info.client_info.name.clone())
+        .or_else(|| context.meta.client_info().map(|i| i.name))
+}
+
+fn json_len<T: Serialize>(value: &T) -> u64 {
+    serde_json::to_vec(value).map_or(0, |v| v.len() as u64)
+}
+
+fn call_len(response: &CallToolResponse) -> u64 {
+    match response {
+        CallToolResponse::Complete(r) => json_len(r),
+        CallToolResponse::InputRequired(r) => json_len(r),
+        CallToolResponse::Task(r) => json_len(r),
+        _ => 0,
+    }
+}
+
+fn prompt_len(response: &GetPromptResponse) -> u64 {
+    match response {
+        GetPromptResponse::Complete(r) => json_len(r),
+        GetPromptResponse::InputRequired(r) => json_len(r),
+        _ => 0,
+    }
+}
+
+fn outcome_of<T>(result: &Result<T, ErrorData>) -> Outcome {
+    if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    }
+}
+
+/// A failure the model should read (the call did not produce a result, but
+/// the agent gets a tool result saying why rather than an opaque error).
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+impl ServerHandler for RelayServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("coder-bridge", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools of your Coder deployment, relayed by Coder Bridge with the signed-in user's session. State-changing tools may ask the user for consent first.",
+        )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut sessions = super::lock(&self.sessions);
+        sessions.retain(|p| !p.is_transport_closed());
+        sessions.push(context.peer);
+    }
+
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        // Answered locally: an agent's keep-alive says nothing about Coder,
+        // and relaying it would turn every idle agent into upstream traffic.
+        let _ = context;
+        Ok(())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let record = self.begin(&context, "tools/list", &request);
+        let result = self
+            .relay
+            .list_tools()
+            .await
+            .map(|all| {
+                let visible = all
+                    .tools
+                    .iter()
+                    .filter(|t| self.gate.visible(&record.agent, t))
+                    .cloned()
+                    .collect();
+                ListToolsResult::with_all_items(visible)
+            })
+            .map_err(|e| e.to_error_data());
+        let outcome = outcome_of(&result);
+        self.finish(record, &result, outcome, json_len);
+        result
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let mut record = self.begin(&context, "tools/call", &request);
+        record.tool = Some(request.name.to_string());
+        record.arguments_summary = summary::summarize(request.arguments.as_ref());
+
+        let decision = self
+            .gate
+            .admit(GateRequest {
+                agent: record.agent.clone(),
+                client_name: record.client_name.clone(),
+                tool: request.name.to_string(),
+                arguments: request.arguments.clone(),
+                tool_info: self.relay.tool(&request.name).await,
+            })
+            .await;
+        let consent = match decision {
+            GateDecision::Allow(consent) => consent,
+            GateDecision::Deny { decision, reason } => {
+                record.consent = Some(decision);
+                let outcome = if decision == ConsentDecision::TimedOut {
+                    Outcome::TimedOut
+                } else {
+                    Outcome::Denied
+                };
+                let result = Ok(CallToolResponse::Complete(tool_error(reason)));
+                self.finish(record, &result, outcome, call_len);
+                return result;
+            }
+        };
+        record.consent = Some(consent);
+
+        // Only what the tool needs goes upstream: the agent's `_meta`
+        // (progress token, client metadata) is the agent's business.
+        let mut upstream = CallToolRequestParams::new(request.name.clone());
+        upstream.arguments = request.arguments;
+        upstream.input_responses = request.input_responses;
+        upstream.request_state = request.request_state;
+        let progress = context.meta.get_progress_token().map(|token| ProgressSink {
+            peer: context.peer.clone(),
+            token,
+        });
+        let options = CallOptions {
+            cancel: context.ct.clone(),
+            progress,
+        };
+        let relayed = self.relay.call_tool(upstream, options).await;
+        match relayed {
+            Ok(response) => {
+                let outcome = match &response {
+                    CallToolResponse::Complete(r) if r.is_error == Some(true) => Outcome::ToolError,
+                    _ => Outcome::Ok,
+                };
+                let result = Ok(response);
+                self.finish(record, &result, outcome, call_len);
+                result
+            }
+            // The model must read these: it should not blindly retry a call
+            // that may have run, nor think a tool is broken when Coder is down.
+            Err(e @ (RelayError::Interrupted { .. } | RelayError::Unavailable { .. })) => {
+                let response = CallToolResponse::Complete(tool_error(e.to_string()));
+                let bytes_out = call_len(&response);
+                self.finish_with(record, Outcome::Failed, Some(e.to_string()), bytes_out);
+                Ok(response)
+            }
+            Err(e) => {
+                let result = Err(e.to_error_data());
+                self.finish(record, &result, Outcome::Failed, call_len);
+                result
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let record = self.begin(&context, "prompts/list", &request);
+        let result = self
+            .relay
+            .list_prompts()
+            .await
+            .map(|all| ListPromptsResult::with_all_items(all.prompts.clone()))
+            .map_err(|e| e.to_error_data());
+        let outcome = outcome_of(&result);
+        self.finish(record, &result, outcome, json_len);
+        result
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let mut record = self.begin(&context, "prompts/get", &request);
+        record.tool = Some(request.name.clone());
+        record.arguments_summary = summary::summarize(request.arguments.as_ref());
+        let mut upstream = GetPromptRequestParams::new(request.name.clone());
+        upstream.arguments = request.arguments;
+        upstream.input_responses = request.input_responses;
+        upstream.request_state = request.request_state;
+        let result = self
+            .relay
+            .get_prompt(upstream)
+            .await
+            .map_err(|e| e.to_error_data());
+        let outcome = outcome_of(&result);
+        self.finish(record, &result, outcome, prompt_len);
+        result
+    }
+}
