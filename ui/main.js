@@ -1,35 +1,219 @@
-// Placeholder dashboard: shows whether the daemon answers its health check.
-//
-// Served by the daemon, the page asks its own origin. Inside the tray app the
-// page comes from the app bundle instead, so it asks the daemon on its default
-// port.
+// Entry point: boot, hash router, navigation badge and page-wide notices.
 
-const DEFAULT_DAEMON = "http://127.0.0.1:7331";
-const REFRESH_MS = 5000;
+import { daemonOrigin } from "./js/api.js";
+import { h, replace } from "./js/dom.js";
+import { connect, reconnectNow } from "./js/live.js";
+import { loadSnapshot, on, state } from "./js/store.js";
 
-function healthUrl() {
-  const servedByDaemon = location.protocol === "http:" && location.hostname === "127.0.0.1";
-  return servedByDaemon ? "/healthz" : `${DEFAULT_DAEMON}/healthz`;
+// Views load on first use: the chart library only comes with Activity.
+const ROUTES = {
+  welcome: { title: "Sign in", load: () => import("./js/views/welcome.js") },
+  status: { title: "Status", load: () => import("./js/views/status.js") },
+  consent: { title: "Consent", load: () => import("./js/views/consent.js") },
+  activity: { title: "Activity", load: () => import("./js/views/activity.js") },
+  agents: { title: "Agents", load: () => import("./js/views/agents.js") },
+  policy: { title: "Policy", load: () => import("./js/views/policy.js") },
+};
+
+const viewRoot = document.getElementById("view");
+const banner = document.getElementById("banner");
+const liveBadge = document.getElementById("live");
+const consentBadge = document.getElementById("consent-count");
+
+let current = null; // { name, dispose }
+let renderSeq = 0;
+// Where the user was when a consent request pulled them to the Consent view.
+let returnTo = null;
+
+function routeName() {
+  const name = location.hash.replace(/^#\/?/, "").split(/[/?]/)[0];
+  return name in ROUTES ? name : null;
 }
 
-function show(state, text) {
-  const status = document.getElementById("status");
-  status.className = `status status-${state}`;
-  status.textContent = text;
+function defaultRoute() {
+  return state.status?.signed_in ? "status" : "welcome";
 }
 
-async function check() {
-  try {
-    const response = await fetch(healthUrl(), { cache: "no-store" });
-    if (response.ok) {
-      show("ok", "The daemon is running.");
-    } else {
-      show("down", `The daemon answered ${response.status} ${response.statusText}.`);
-    }
-  } catch {
-    show("down", "The daemon is not reachable. Start it with `coder-bridge serve`.");
+export function navigate(name) {
+  if (routeName() === name) render();
+  else location.hash = `#/${name}`;
+}
+
+async function render() {
+  const seq = ++renderSeq;
+  let name = routeName();
+  if (!name) {
+    history.replaceState(null, "", `#/${defaultRoute()}`);
+    name = defaultRoute();
+  }
+  // Signed out: Status has nothing to show; First run is where to go.
+  if (name === "status" && state.status && !state.status.signed_in) {
+    history.replaceState(null, "", "#/welcome");
+    name = "welcome";
+  }
+  for (const link of document.querySelectorAll("nav a[data-route]")) {
+    if (link.dataset.route === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  current?.dispose?.();
+  current = null;
+  if (state.fatal) {
+    showFatal(state.fatal);
+    return;
+  }
+  const route = ROUTES[name];
+  document.title = titleFor(route.title);
+  const module = await route.load();
+  if (seq !== renderSeq) return; // a newer navigation won
+  const container = h("div", { class: "view", "data-view": name });
+  replace(viewRoot, container);
+  const dispose = module.render(container, { navigate, showError, clearError });
+  current = { name, dispose };
+  // Move focus to the new view's heading so keyboard and screen reader users
+  // land where the content changed.
+  const heading = container.querySelector("h1");
+  if (heading && document.activeElement?.closest("nav, #view")) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
   }
 }
 
-check();
-setInterval(check, REFRESH_MS);
+function titleFor(viewTitle) {
+  const pending = state.consent.length;
+  return `${pending ? `(${pending}) ` : ""}${viewTitle} · Coder Bridge`;
+}
+
+/** Show an API error in the page-wide alert region. */
+export function showError(error, context) {
+  const code = error?.code ?? "internal";
+  const message = error?.message ?? String(error);
+  replace(
+    banner,
+    h(
+      "div",
+      { class: "alert alert-error" },
+      h("p", {}, h("strong", {}, context ? `${context}: ` : "Error: "), message),
+      h("p", { class: "muted small" }, "Code: ", h("code", {}, code)),
+      h("button", { type: "button", class: "ghost", onclick: clearError }, "Dismiss"),
+    ),
+  );
+}
+
+export function clearError() {
+  banner.replaceChildren();
+}
+
+function showFatal(error) {
+  document.title = "Coder Bridge";
+  let body;
+  if (error.code === "unauthorized" || error.code === "session_expired") {
+    body = [
+      h("h1", {}, "This page is not connected to your bridge"),
+      h(
+        "p",
+        {},
+        "The bridge only answers pages opened through a one-time link. Open a fresh one with ",
+        h("code", {}, "coder-bridge open"),
+        " or from the tray menu.",
+      ),
+    ];
+  } else if (error.code === "unreachable") {
+    body = [
+      h("h1", {}, "Cannot reach the bridge"),
+      h("p", {}, `Nothing answers at ${daemonOrigin()}. Start it with `, h("code", {}, "coder-bridge serve"), " and retry."),
+    ];
+  } else {
+    body = [
+      h("h1", {}, "The bridge answered with an error"),
+      h("p", {}, error.message),
+      h("p", { class: "muted small" }, "Code: ", h("code", {}, error.code)),
+    ];
+  }
+  replace(
+    viewRoot,
+    h(
+      "div",
+      { class: "view fatal", "data-view": "fatal" },
+      ...body,
+      h("button", { type: "button", class: "primary", onclick: boot }, "Retry"),
+    ),
+  );
+}
+
+function updateBadge() {
+  const pending = state.consent.length;
+  consentBadge.textContent = String(pending);
+  consentBadge.hidden = pending === 0;
+  consentBadge.setAttribute("aria-label", `${pending} pending`);
+  if (current) document.title = titleFor(ROUTES[current.name].title);
+}
+
+const CONNECTION_TEXT = {
+  connecting: "Connecting…",
+  live: "Live",
+  offline: "Reconnecting…",
+};
+
+function updateConnection() {
+  liveBadge.textContent = CONNECTION_TEXT[state.connection] ?? state.connection;
+  liveBadge.dataset.state = state.connection;
+}
+
+on("consent", () => {
+  updateBadge();
+  // The queue emptied after we jumped here: go back to what the user was doing.
+  if (state.consent.length === 0 && returnTo && routeName() === "consent") {
+    const back = returnTo;
+    returnTo = null;
+    navigate(back);
+  }
+});
+
+on("consent-added", () => {
+  const name = routeName();
+  if (name !== "consent" && !state.fatal) {
+    returnTo = name;
+    navigate("consent");
+  }
+});
+
+on("status", (status) => {
+  const name = routeName();
+  if (!status.signed_in && name === "status") navigate("welcome");
+});
+
+on("signin", (event) => {
+  if (event.state === "done" && routeName() === "welcome") navigate("status");
+});
+
+on("connection", updateConnection);
+on("fatal", () => render());
+
+window.addEventListener("hashchange", () => {
+  // The user moved on by themselves: do not pull them back later.
+  if (routeName() !== "consent") returnTo = null;
+  render();
+});
+
+async function boot() {
+  clearError();
+  try {
+    await loadSnapshot();
+  } catch (error) {
+    state.fatal = error;
+    // The stream may still come up later (daemon starting): keep trying it.
+    if (error.code === "unreachable") reconnectNow();
+    await render();
+    return;
+  }
+  connect();
+  await render();
+}
+
+// The stream came back after the daemon was away: leave the error screen.
+on("status", () => {
+  if (current === null && !state.fatal) render();
+});
+
+updateConnection();
+boot();

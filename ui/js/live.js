@@ -1,0 +1,96 @@
+// The live stream: `GET /api/events` (Server-Sent Events).
+//
+// EventSource retries by itself after a dropped connection, but gives up for
+// good when the daemon answers with an error status (a restarted daemon, an
+// expired session). So we own the retry: close, wait with backoff, reopen,
+// and refetch the snapshot, because events sent while we were away are lost.
+
+import { BASE } from "./api.js";
+import {
+  addConsent,
+  emit,
+  loadSnapshot,
+  removeConsent,
+  setConnection,
+  setStatus,
+  state,
+} from "./store.js";
+
+const MIN_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30000;
+
+let source = null;
+let retryMs = MIN_RETRY_MS;
+let retryTimer = null;
+
+function parse(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    console.warn(`ignoring a ${event.type} event that is not JSON`);
+    return null;
+  }
+}
+
+const handlers = {
+  call: (data) => emit("call", data),
+  consent: (data) => {
+    if (!data?.request) return;
+    if (data.kind === "added") addConsent(data.request);
+    else removeConsent(data.request.id);
+    emit("consent-event", data);
+  },
+  status: (data) => setStatus(data),
+  signin: (data) => emit("signin", data),
+  agents: () => emit("agents-changed", {}),
+};
+
+/** Open the stream (again). Safe to call at any time. */
+export function connect() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  source?.close();
+  setConnection("connecting");
+  const es = new EventSource(`${BASE}/api/events`, { withCredentials: Boolean(BASE) });
+  source = es;
+  let opened = false;
+  es.addEventListener("open", async () => {
+    opened = true;
+    retryMs = MIN_RETRY_MS;
+    setConnection("live");
+    // Catch up on whatever changed while the stream was down.
+    try {
+      await loadSnapshot();
+    } catch (error) {
+      state.fatal = error;
+      emit("fatal", error);
+    }
+  });
+  for (const [name, handle] of Object.entries(handlers)) {
+    es.addEventListener(name, (event) => {
+      const data = name === "agents" ? {} : parse(event);
+      if (data !== null) handle(data);
+    });
+  }
+  es.addEventListener("error", () => {
+    if (source !== es) return;
+    es.close();
+    setConnection("offline");
+    emit("stream-lost", { wasOpen: opened });
+    schedule();
+  });
+}
+
+function schedule() {
+  if (retryTimer) return;
+  const wait = retryMs;
+  retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+  emit("retry", { inMs: wait });
+  retryTimer = setTimeout(connect, wait);
+}
+
+/** Reconnect now instead of waiting for the backoff (the "Retry" button). */
+export function reconnectNow() {
+  retryMs = MIN_RETRY_MS;
+  connect();
+}

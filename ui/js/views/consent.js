@@ -1,0 +1,124 @@
+// Consent: calls waiting for the user's answer, soonest deadline first, each
+// with a live countdown. The router brings the user here when one arrives.
+
+import { post } from "../api.js";
+import { countdown, formatTime, h, replace } from "../dom.js";
+import { on, removeConsent, state } from "../store.js";
+
+export function render(root, { showError, clearError }) {
+  const list = h("div", { class: "stack", id: "consent-list" });
+  const announcer = h("p", { class: "offscreen", "aria-live": "polite" });
+  replace(
+    root,
+    h("h1", {}, "Consent"),
+    h("p", { class: "muted" }, "An agent asked to run a tool that changes something in Coder. Nothing happens until you answer; a request that is not answered in time is denied."),
+    list,
+    announcer,
+  );
+
+  // Cards are kept by id so a redraw does not steal focus from a button.
+  const cards = new Map();
+
+  function draw() {
+    const pending = state.consent;
+    for (const [id, card] of cards) {
+      if (!pending.some((r) => r.id === id)) {
+        card.el.remove();
+        cards.delete(id);
+      }
+    }
+    if (pending.length === 0) {
+      replace(list, h("p", { class: "empty card", id: "consent-empty" }, "No pending requests. When an agent asks to change something, it shows up here."));
+      return;
+    }
+    list.querySelector("#consent-empty")?.remove();
+    for (const request of pending) {
+      let card = cards.get(request.id);
+      if (!card) {
+        card = makeCard(request);
+        cards.set(request.id, card);
+      }
+      list.append(card.el); // re-append keeps the deadline order
+    }
+    tick();
+  }
+
+  function makeCard(request) {
+    const id = request.id;
+    const headingId = `consent-${id}-title`;
+    const timer = h("span", { class: "countdown", "data-countdown": id });
+    const bar = h("progress", { max: 1000, value: 1000, "aria-hidden": "true" });
+    const buttons = [
+      h("button", { type: "button", class: "primary", "data-answer": "allow_once", onclick: () => answer(request, "allow_once") }, "Allow once"),
+      h("button", { type: "button", class: "secondary", "data-answer": "allow_always", onclick: () => answer(request, "allow_always") }, `Always allow for ${request.client_name || request.agent}`),
+      h("button", { type: "button", class: "danger", "data-answer": "deny", onclick: () => answer(request, "deny") }, "Deny"),
+    ];
+    const warnings = [];
+    if (request.irreversible) {
+      warnings.push(h("p", { class: "warning warning-bad", role: "note" },
+        h("strong", {}, "Cannot be undone. "), "This tool deletes or replaces something for good."));
+    }
+    if (request.starts_workspace) {
+      warnings.push(h("p", { class: "warning", role: "note" },
+        h("strong", {}, "May start a workspace. "), "If the workspace is stopped, Coder starts it first, which can take minutes and costs compute."));
+    }
+    const el = h("article", { class: ["card", "consent-card", request.irreversible && "consent-irreversible"], "aria-labelledby": headingId, "data-consent-id": id },
+      h("header", { class: "consent-head" },
+        h("h2", { id: headingId }, h("span", { class: "agent-name" }, request.client_name || request.agent), " wants to run ", h("code", {}, request.tool)),
+        timer,
+      ),
+      bar,
+      warnings,
+      h("p", { class: "muted small" }, `Asked ${formatTime(request.created_at)} by agent `, h("code", {}, request.agent)),
+      request.arguments ? h("details", { open: true }, h("summary", {}, "Arguments"), h("pre", { class: "snippet" }, request.arguments)) : null,
+      h("div", { class: "actions" }, buttons),
+    );
+    return { el, request, timer, bar, buttons };
+  }
+
+  async function answer(request, choice) {
+    clearError();
+    const card = cards.get(request.id);
+    for (const b of card?.buttons ?? []) b.disabled = true;
+    try {
+      await post(`/api/consent/${encodeURIComponent(request.id)}`, { answer: choice });
+      announcer.textContent = `${choice === "deny" ? "Denied" : "Allowed"} ${request.tool}.`;
+      removeConsent(request.id);
+    } catch (error) {
+      if (error.code === "not_found") {
+        announcer.textContent = `The ${request.tool} request had already ended.`;
+        removeConsent(request.id);
+      } else {
+        for (const b of card?.buttons ?? []) b.disabled = false;
+        showError(error, "Your answer was not recorded");
+      }
+    }
+  }
+
+  // The countdown is local arithmetic on the deadline the daemon sent.
+  function tick() {
+    const now = Date.now();
+    for (const card of cards.values()) {
+      const { deadline, created_at: created } = card.request;
+      const left = (deadline - now) / 1000;
+      const total = Math.max(1, deadline - created);
+      card.bar.value = Math.max(0, Math.round(((deadline - now) / total) * 1000));
+      if (left <= 0) {
+        card.timer.textContent = "Timed out";
+        card.timer.dataset.state = "expired";
+        for (const b of card.buttons) b.disabled = true;
+      } else {
+        card.timer.textContent = `${countdown(left)} left`;
+        card.timer.dataset.state = left < 15 ? "urgent" : "ok";
+      }
+    }
+  }
+
+  const timer = setInterval(tick, 1000);
+  const off = on("consent", draw);
+  draw();
+  return () => {
+    clearInterval(timer);
+    off();
+  };
+}
