@@ -43,6 +43,17 @@ const handlers = {
   status: (data) => setStatus(data),
   signin: (data) => emit("signin", data),
   agents: () => emit("agents-changed", {}),
+  policy: () => emit("policy-changed", {}),
+  // We fell behind and missed events: catch up from the snapshot, and tell
+  // views with lists (activity, agents, policy) to refetch theirs.
+  resync: async () => {
+    try {
+      await loadSnapshot();
+    } catch (error) {
+      console.warn("resync failed", error);
+    }
+    emit("resync", {});
+  },
 };
 
 /** Open the stream (again). Safe to call at any time. */
@@ -68,7 +79,7 @@ export function connect() {
   });
   for (const [name, handle] of Object.entries(handlers)) {
     es.addEventListener(name, (event) => {
-      const data = name === "agents" ? {} : parse(event);
+      const data = ["agents", "policy", "resync"].includes(name) ? {} : parse(event);
       if (data !== null) handle(data);
     });
   }

@@ -176,11 +176,17 @@ export function render(root, { showError }) {
     // Stats change with every call; coalesce bursts into one fetch.
     if (!statsTimer) statsTimer = setTimeout(loadStats, STATS_DEBOUNCE_MS);
   });
+  // Rows sent while the stream was down (or dropped because we lagged) are
+  // only in the database: refetch.
   const offReconnect = on("connection", (c) => {
     if (c === "live") {
       loadFeed();
       loadStats();
     }
+  });
+  const offResync = on("resync", () => {
+    loadFeed();
+    loadStats();
   });
   const scheme = matchMedia("(prefers-color-scheme: dark)");
   scheme.addEventListener("change", redrawForTheme);
@@ -190,6 +196,7 @@ export function render(root, { showError }) {
   return () => {
     offCall();
     offReconnect();
+    offResync();
     clearTimeout(statsTimer);
     scheme.removeEventListener("change", redrawForTheme);
     for (const chart of charts) chart.destroy();

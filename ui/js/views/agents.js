@@ -123,9 +123,9 @@ export function render(root, { showError, clearError }) {
     list.querySelector(`[data-agent="${CSS.escape(name)}"] button[data-action="configure"]`)?.focus();
   }
 
-  const off = on("agents-changed", load);
+  const offs = [on("agents-changed", load), on("resync", load)];
   load();
-  return off;
+  return () => offs.forEach((off) => off());
 }
 
 function chip(yes, onText, offText) {

@@ -5,6 +5,7 @@
 
 import { get, put } from "../api.js";
 import { h, replace } from "../dom.js";
+import { on } from "../store.js";
 
 const DECISIONS = ["allow", "ask", "deny"];
 const LABEL = { allow: "Allow", ask: "Ask", deny: "Deny" };
@@ -116,5 +117,7 @@ export function render(root, { showError, clearError }) {
     }
   }
 
+  const offs = [on("policy-changed", load), on("resync", load)];
   load();
+  return () => offs.forEach((off) => off());
 }

@@ -1,0 +1,212 @@
+// The web UI, used as a person would, in Debian's Chromium against the real
+// daemon and the simulated Coder: sign-in through Coder's consent page,
+// status, agent setup, policy, a consent prompt answered in the page while
+// an agent's call waits, the live activity feed, and for every view a
+// screenshot (light and dark) and an axe-core check.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { callTool, connectAgent, resultText } from "./agent.mjs";
+import { axeViolations, launchBrowser, screenshot, startStack, until, within } from "./harness.mjs";
+
+const STEP_MS = 60_000;
+
+// What marks each view as fully drawn.
+const VIEWS = {
+  welcome: "#signin-form",
+  status: "#status-user",
+  consent: "#consent-list",
+  activity: "#activity-rows tr",
+  agents: "[data-agent]",
+  policy: "table.policy tbody tr",
+};
+
+describe("web UI", { timeout: 300_000 }, () => {
+  let stack;
+  let browser;
+  let context;
+  let page;
+  let cursorConfig;
+  const problems = [];
+
+  before(async () => {
+    stack = await startStack();
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: "light" });
+    page = await context.newPage();
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+    });
+    cursorConfig = path.join(stack.home, ".cursor", "mcp.json");
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  async function show(view) {
+    await page.evaluate((name) => {
+      location.hash = `#/${name}`;
+    }, view);
+    await page.waitForSelector(`[data-view="${view}"] ${VIEWS[view]}`, { timeout: 15_000 });
+  }
+
+  it("opens through a one-time ticket that leaves no secret in the URL", { timeout: STEP_MS }, async () => {
+    const ticketUrl = await stack.ticketUrl();
+    await page.goto(ticketUrl);
+    await page.waitForSelector('[data-view="welcome"] #signin-form');
+    assert.ok(!page.url().includes("ticket"), `the ticket stayed in the address bar: ${page.url()}`);
+    assert.equal(await page.locator("h1").textContent(), "Connect to Coder");
+    // The same ticket does not open a second session.
+    const reuse = await fetch(ticketUrl, { redirect: "manual" });
+    assert.notEqual(reuse.status, 303, "a used ticket was accepted again");
+    assert.equal(reuse.headers.get("set-cookie"), null, "a used ticket still set a session cookie");
+  });
+
+  it("signs in through the simulator's consent page and shows the user", { timeout: STEP_MS }, async () => {
+    await page.fill("#deployment-url", stack.sim.url);
+    await page.click("details.advanced summary");
+    await page.fill("#client-id", stack.sim.clientId);
+    await page.fill("#client-secret", stack.sim.clientSecret);
+    const coderPage = context.waitForEvent("page");
+    await page.click("#signin-submit");
+    const consent = await within(15_000, "Coder's sign-in page to open", coderPage);
+    await consent.waitForSelector("#allow");
+    assert.match(await consent.textContent("h1"), /Authorize/);
+    await consent.click("#allow");
+    await page.waitForSelector('[data-view="status"] #status-user', { timeout: 30_000 });
+    assert.match(await page.textContent("#status-user"), /\bdemo\b/);
+    assert.equal(await page.textContent("#relay-state"), "Connected");
+    assert.equal(await page.textContent("#endpoint"), `${stack.daemon.origin}/mcp`);
+    await consent.close();
+    // The page and the CLI agree: the daemon is signed in for real.
+    const status = await stack.request("GET", "/api/status");
+    assert.equal(status.signed_in, true);
+    assert.equal(status.user.username, "demo");
+  });
+
+  it("configures Cursor from the Agents view after a diff preview", { timeout: STEP_MS }, async () => {
+    await show("agents");
+    const card = page.locator('[data-agent="cursor"]');
+    await card.locator('button[data-action="configure"]').click();
+    const diff = card.locator("pre.diff");
+    await diff.waitFor();
+    assert.match(await diff.textContent(), /^\+.*mcp/m, "the preview shows no added lines");
+    assert.ok(!fs.existsSync(cursorConfig), "the dry run wrote the file");
+    await card.locator('button[data-action="apply"]').click();
+    await until("Cursor's config file", () => fs.existsSync(cursorConfig), 10_000);
+    const written = JSON.parse(fs.readFileSync(cursorConfig, "utf8"));
+    const entries = Object.values(written.mcpServers ?? {});
+    assert.ok(entries.some((e) => e.url === `${stack.daemon.origin}/mcp`), `no bridge entry in ${JSON.stringify(written)}`);
+    await card.locator(".chip-ok", { hasText: "configured" }).waitFor();
+  });
+
+  it("changes a tool's policy for one agent and clears it again", { timeout: STEP_MS }, async () => {
+    await show("policy");
+    const select = page.locator("#policy-coder_get_workspace-cursor");
+    await select.selectOption("deny");
+    await until("the deny override", async () => {
+      const policy = await stack.request("GET", "/api/policy");
+      return policy.tools.find((t) => t.tool === "coder_get_workspace")?.overrides?.cursor === "deny";
+    }, 10_000);
+    await page.locator("#policy-coder_get_workspace-cursor").selectOption("");
+    await until("the cleared override", async () => {
+      const policy = await stack.request("GET", "/api/policy");
+      return !policy.tools.find((t) => t.tool === "coder_get_workspace")?.overrides?.cursor;
+    }, 10_000);
+  });
+
+  it("holds an agent's call until Allow once is clicked, then shows it live", { timeout: 120_000 }, async () => {
+    await show("activity");
+    // Set in the page: a reload would clear it.
+    await page.evaluate(() => {
+      window.__sameDocument = true;
+    });
+    const agent = await connectAgent(cursorConfig, stack.daemon.origin, "ui-test-cursor");
+    try {
+      let settled = false;
+      const call = callTool(agent, "coder_workspace_bash", { workspace: "dev", command: "echo hello-from-the-ui-test" })
+        .finally(() => {
+          settled = true;
+        });
+      // The prompt pulls the page to the Consent view by itself.
+      const card = page.locator("[data-consent-id]", { hasText: "coder_workspace_bash" });
+      await card.waitFor({ timeout: 30_000 });
+      assert.match(page.url(), /#\/consent$/);
+      assert.equal(await page.textContent("#consent-count"), "1");
+      assert.match(await card.textContent(), /May start a workspace/);
+      assert.match(await card.locator("[data-countdown]").textContent(), /\d+:\d\d left/);
+      assert.equal(settled, false, "the call finished before anyone answered");
+      await screenshot(page, "consent-light");
+      assert.deepEqual(await axeViolations(page), []);
+
+      await card.locator('[data-answer="allow_once"]').click();
+      const result = await within(30_000, "the allowed call to finish", call);
+      assert.notEqual(result.isError, true, resultText(result));
+      assert.match(resultText(result), /hello-from-the-ui-test/);
+
+      // Back where the user was, and the row arrived over SSE.
+      await page.waitForSelector('[data-view="activity"] #activity-rows tr[data-tool="coder_workspace_bash"]', { timeout: 15_000 });
+      assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page reloaded");
+      const row = page.locator('#activity-rows tr[data-tool="coder_workspace_bash"]').first();
+      assert.equal(await row.getAttribute("data-outcome"), "ok");
+      assert.equal(await page.isHidden("#consent-count"), true);
+      await page.waitForSelector("#chart-tool-calls canvas", { timeout: 15_000 });
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it("returns a tool error to the agent when the user denies", { timeout: 120_000 }, async () => {
+    await page.emulateMedia({ colorScheme: "dark" });
+    const agent = await connectAgent(cursorConfig, stack.daemon.origin, "ui-test-cursor");
+    try {
+      const call = callTool(agent, "coder_workspace_bash", { workspace: "dev", command: "echo must-not-run" })
+        .then((result) => ({ result }), (error) => ({ error }));
+      const card = page.locator("[data-consent-id]", { hasText: "coder_workspace_bash" });
+      await card.waitFor({ timeout: 30_000 });
+      await screenshot(page, "consent-dark");
+      assert.deepEqual(await axeViolations(page), []);
+      await card.locator('[data-answer="deny"]').click();
+      const outcome = await within(30_000, "the denied call to finish", call);
+      const denied = outcome.error !== undefined || outcome.result.isError === true;
+      assert.ok(denied, `a denied call succeeded: ${outcome.result && resultText(outcome.result)}`);
+      assert.doesNotMatch(outcome.result ? resultText(outcome.result) : "", /must-not-run/);
+      await page.waitForSelector('#activity-rows tr[data-outcome="denied"]', { timeout: 15_000 });
+    } finally {
+      await agent.close();
+      await page.emulateMedia({ colorScheme: "light" });
+    }
+  });
+
+  for (const scheme of ["light", "dark"]) {
+    it(`every view has no serious accessibility problem (${scheme})`, { timeout: STEP_MS }, async () => {
+      await page.emulateMedia({ colorScheme: scheme });
+      const found = [];
+      for (const view of ["status", "activity", "agents", "policy", "consent", "welcome"]) {
+        await show(view);
+        await screenshot(page, `${view}-${scheme}`);
+        for (const line of await axeViolations(page)) found.push(`${view}: ${line}`);
+      }
+      await page.emulateMedia({ colorScheme: "light" });
+      assert.deepEqual(found, []);
+    });
+  }
+
+  it("signs out and routes to First run", { timeout: STEP_MS }, async () => {
+    await show("status");
+    await page.click("#signout");
+    await page.waitForSelector('[data-view="welcome"] #signin-form', { timeout: 15_000 });
+    const status = await stack.request("GET", "/api/status");
+    assert.equal(status.signed_in, false);
+  });
+
+  it("raised no script errors or CSP violations", () => {
+    assert.deepEqual(problems, []);
+  });
+});
