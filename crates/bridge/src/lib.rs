@@ -18,3 +18,5 @@ pub mod consent;
 pub mod policy;
 pub mod relay;
 pub mod server;
+pub mod supervisor;
+pub mod web;

@@ -1,0 +1,314 @@
+//! The supervisor: builds every room, owns their tasks, and hands the faces
+//! (tray, CLI, control API) one cloneable [`BridgeHandle`].
+//!
+//! ```text
+//! Bridge::start(options)
+//!   auth (AuthManager) ─┐
+//!   policy + consent ───┼─> daemon (server + relay, control API and UI nested)
+//!   client tokens ──────┘        │ call events
+//!   activity store + writer <────┤
+//!   event hub (SSE, tray) <──────┴── consent changes, relay state, sign-in results
+//! ```
+//!
+//! Every task hangs off one cancellation token and is tracked, so
+//! [`BridgeHandle::shutdown`] stops them all and flushes the activity writer.
+
+mod credentials;
+mod error;
+mod hub;
+mod ops;
+mod signin;
+mod views;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use credentials::CredentialsOverride;
+pub use error::{BridgeError, ErrorKind};
+pub use hub::BridgeEvent;
+pub use signin::{DemoDeployment, DemoLauncher, SignInRequest};
+pub use views::{
+    ActivityView, AgentEntry, AgentView, ConfigureView, ConsentEventView, GroupStatsView,
+    PolicyView, RelayView, SignInStarted, SignInState, SignInView, StatsView, StatusView,
+    ToolPolicyView, UnconfigureView, UserView,
+};
+
+use crate::activity::{ActivityConfig, ActivityStore};
+use crate::auth::{AuthManager, StoreChoice};
+use crate::client_tokens::ClientTokens;
+use crate::clients::Dirs;
+use crate::consent::{ConsentQueue, PolicyGate};
+use crate::policy::Policy;
+use crate::relay::RelayOptions;
+use crate::server::{Daemon, DaemonHandle, DaemonInfo};
+use crate::web::Access;
+use credentials::ActiveCredentials;
+use signin::Attempts;
+
+/// How the bridge is started. [`BridgeOptions::new`] gives the defaults.
+#[derive(Clone)]
+pub struct BridgeOptions {
+    /// Port on 127.0.0.1; 0 picks a free one (tests).
+    pub port: u16,
+    /// Settings, client registrations, client tokens, policy, control token.
+    pub config_dir: PathBuf,
+    /// The activity database.
+    pub data_dir: PathBuf,
+    /// Where agents keep their configs; `None` reads the environment.
+    pub agent_dirs: Option<Dirs>,
+    /// The `coder-bridge` binary written into stdio agent entries; `None`
+    /// uses the running executable.
+    pub binary: Option<PathBuf>,
+    /// Use this session instead of the stored one until the user signs in.
+    pub credentials: Option<CredentialsOverride>,
+    /// Report `demo: true` in the status (the `demo` command).
+    pub demo: bool,
+    /// Starts a demo deployment for "try the demo" in the UI.
+    pub demo_launcher: Option<Arc<dyn DemoLauncher>>,
+    pub secret_store: StoreChoice,
+    pub consent_timeout: Duration,
+    pub activity: ActivityConfig,
+    pub relay: RelayOptions,
+}
+
+impl std::fmt::Debug for BridgeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeOptions")
+            .field("port", &self.port)
+            .field("config_dir", &self.config_dir)
+            .field("data_dir", &self.data_dir)
+            .field("credentials_override", &self.credentials.is_some())
+            .field("demo", &self.demo)
+            .field("consent_timeout", &self.consent_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BridgeOptions {
+    /// Defaults over the given folders: port 7331, secret store and consent
+    /// time-out from the environment.
+    pub fn new(config_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            port: crate::paths::DEFAULT_PORT,
+            config_dir: config_dir.into(),
+            data_dir: data_dir.into(),
+            agent_dirs: None,
+            binary: None,
+            credentials: None,
+            demo: false,
+            demo_launcher: None,
+            secret_store: StoreChoice::from_env(),
+            consent_timeout: ConsentQueue::timeout_from_env(),
+            activity: ActivityConfig::default(),
+            relay: RelayOptions::default(),
+        }
+    }
+
+    /// [`BridgeOptions::new`] over the platform folders.
+    pub fn from_env() -> Self {
+        Self::new(crate::paths::config_dir(), crate::paths::data_dir())
+    }
+}
+
+/// Entry point: [`Bridge::start`].
+#[derive(Debug)]
+pub struct Bridge;
+
+impl Bridge {
+    /// Builds every room, starts the daemon (MCP endpoint, control API, UI)
+    /// and the tasks that feed the faces.
+    pub async fn start(options: BridgeOptions) -> Result<BridgeHandle, BridgeError> {
+        let start =
+            |what: &str, e: &dyn std::fmt::Display| BridgeError::Start(format!("{what}: {e}"));
+        let auth = AuthManager::with_store(&options.config_dir, options.secret_store);
+        let tokens = ClientTokens::open(options.config_dir.join(crate::client_tokens::FILE_NAME))?;
+        let policy = Policy::open(options.config_dir.join(crate::policy::FILE_NAME))?;
+        let queue = ConsentQueue::new(policy.clone(), options.consent_timeout);
+        let gate = PolicyGate::new(policy.clone(), queue.clone());
+        let activity = ActivityStore::open(
+            options.data_dir.join(crate::activity::FILE_NAME),
+            options.activity.clone(),
+        )
+        .map_err(|e| start("the activity database", &e))?;
+        let access =
+            Access::create(&options.config_dir).map_err(|e| start("the control token", &e))?;
+        let credentials = ActiveCredentials::new(auth.clone(), options.credentials.clone());
+        let events = crate::events::channel();
+        let hub = broadcast::channel(hub::HUB_CAPACITY).0;
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+
+        // The web routes need the handle, which needs the daemon: they get
+        // a slot filled right after the daemon starts (and answer 503 in
+        // the instant before).
+        let slot: crate::web::BridgeSlot = Arc::new(OnceLock::new());
+        let daemon = Daemon::builder()
+            .credentials(Arc::new(credentials.clone()))
+            .gate(Arc::new(gate))
+            .tokens(tokens.clone())
+            .events(events.clone())
+            .port(options.port)
+            .relay_options(options.relay.clone())
+            .extra_routes(crate::web::router(slot.clone()))
+            .start()
+            .await
+            .map_err(|e| start("the local server", &e))?;
+
+        tasks.spawn(hub::forward_calls(
+            events.clone(),
+            hub.clone(),
+            cancel.child_token(),
+        ));
+        tasks.spawn(hub::forward_consent(
+            queue.clone(),
+            hub.clone(),
+            cancel.child_token(),
+        ));
+        let writer = activity.subscribe_to(&events);
+
+        let daemon_file = options.config_dir.join("daemon.json");
+        if let Err(e) = DaemonInfo::new(daemon.local_addr().port()).write(&daemon_file) {
+            tracing::warn!(error = %e, "cannot write daemon.json; `coder-bridge stdio` will not find this daemon");
+        }
+
+        let handle = BridgeHandle {
+            core: Arc::new(Core {
+                options,
+                auth,
+                credentials,
+                tokens,
+                policy,
+                queue,
+                activity,
+                access,
+                daemon,
+                hub,
+                attempts: Attempts::default(),
+                cancel,
+                tasks,
+                writer: std::sync::Mutex::new(Some(writer)),
+                daemon_file,
+            }),
+        };
+        let _ = slot.set(handle.clone());
+        handle.core.tasks.spawn(ops::watch_relay(handle.clone()));
+        tracing::info!(url = %handle.ui_url(), "control API and UI ready");
+        Ok(handle)
+    }
+}
+
+/// The faces' handle on a running bridge. Cheap to clone.
+#[derive(Clone)]
+pub struct BridgeHandle {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for BridgeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeHandle")
+            .field("addr", &self.core.daemon.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Core {
+    options: BridgeOptions,
+    auth: AuthManager,
+    credentials: ActiveCredentials,
+    tokens: ClientTokens,
+    policy: Policy,
+    queue: ConsentQueue,
+    activity: ActivityStore,
+    access: Access,
+    daemon: DaemonHandle,
+    hub: hub::Hub,
+    attempts: Attempts,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    daemon_file: PathBuf,
+}
+
+impl BridgeHandle {
+    /// `127.0.0.1:<port>` actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.core.daemon.local_addr()
+    }
+
+    /// `http://127.0.0.1:<port>/mcp`.
+    pub fn mcp_url(&self) -> String {
+        self.core.daemon.mcp_url()
+    }
+
+    /// `http://127.0.0.1:<port>/`: the UI (needs a ticket to sign in; see [`BridgeHandle::open_ui_url`]).
+    pub fn ui_url(&self) -> String {
+        format!("http://{}/", self.local_addr())
+    }
+
+    /// A one-time URL that signs a browser (or the tray window) in to the UI.
+    pub fn open_ui_url(&self) -> String {
+        let ticket = self.core.access.issue_ticket();
+        format!(
+            "http://{}/auth?ticket={}",
+            self.local_addr(),
+            ticket.expose()
+        )
+    }
+
+    /// Where the control token was written (`<config dir>/control-token`).
+    pub fn control_token_path(&self) -> PathBuf {
+        self.core
+            .options
+            .config_dir
+            .join(crate::web::CONTROL_TOKEN_FILE)
+    }
+
+    /// Everything the faces are pushed, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
+        self.core.hub.subscribe()
+    }
+
+    /// The control API's credentials (tickets, sessions).
+    pub fn access(&self) -> &Access {
+        &self.core.access
+    }
+
+    /// Resolves when shutdown has been requested.
+    pub async fn cancelled(&self) {
+        self.core.cancel.cancelled().await;
+    }
+
+    /// Stops serving, ends the tasks, and writes every recorded call to disk.
+    pub async fn shutdown(&self) {
+        self.core.cancel.cancel();
+        self.core.attempts.cancel_current();
+        self.core.daemon.shutdown().await;
+        self.core.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.core.tasks.wait()).await;
+        // The daemon is down: no more call events. Write what is queued.
+        if let Err(e) = self.core.activity.flush().await {
+            tracing::warn!(error = %e, "could not flush the activity record");
+        }
+        self.core.activity.shutdown().await;
+        let writer = self
+            .core
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+        DaemonInfo::remove_if_ours(&self.core.daemon_file);
+    }
+
+    pub(crate) fn emit(&self, event: BridgeEvent) {
+        let _ = self.core.hub.send(event);
+    }
+}

@@ -1,0 +1,73 @@
+//! The credentials the relay uses: the auth room's session, or a fixed token
+//! given at start (the demo, tests) until the user signs in for real.
+
+use std::sync::{Arc, Mutex};
+
+use crate::auth::{AuthError, AuthManager, Credentials, StaticToken, UpstreamSession, User};
+use crate::secret::Secret;
+
+/// A session handed in at start instead of the stored one.
+#[derive(Debug, Clone)]
+pub struct CredentialsOverride {
+    pub token: StaticToken,
+    /// Who the token belongs to, for `status` (the token alone does not say).
+    pub user: Option<User>,
+}
+
+/// Delegates to the override while there is one, else to the auth room.
+/// Signing in or out through the handle drops the override, so the relay
+/// follows the user's choice without being rebuilt.
+#[derive(Clone)]
+pub(crate) struct ActiveCredentials {
+    auth: AuthManager,
+    fixed: Arc<Mutex<Option<CredentialsOverride>>>,
+}
+
+impl std::fmt::Debug for ActiveCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveCredentials")
+            .field("fixed", &self.fixed().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActiveCredentials {
+    pub(crate) fn new(auth: AuthManager, fixed: Option<CredentialsOverride>) -> Self {
+        Self {
+            auth,
+            fixed: Arc::new(Mutex::new(fixed)),
+        }
+    }
+
+    pub(crate) fn fixed(&self) -> Option<CredentialsOverride> {
+        self.fixed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// From now on, the auth room's session is the one used.
+    pub(crate) fn drop_override(&self) {
+        self.fixed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+}
+
+#[async_trait::async_trait]
+impl Credentials for ActiveCredentials {
+    async fn current(&self) -> Result<UpstreamSession, AuthError> {
+        match self.fixed() {
+            Some(fixed) => fixed.token.current().await,
+            None => self.auth.current().await,
+        }
+    }
+
+    async fn after_unauthorized(&self, rejected: &Secret) -> Result<UpstreamSession, AuthError> {
+        match self.fixed() {
+            Some(fixed) => fixed.token.after_unauthorized(rejected).await,
+            None => self.auth.after_unauthorized(rejected).await,
+        }
+    }
+}

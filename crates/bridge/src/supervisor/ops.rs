@@ -1,0 +1,478 @@
+//! What the faces can ask of a running bridge: status, sign-in, agents,
+//! policy, consent and activity. Blocking file work runs on the blocking pool.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rmcp::model::Tool;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::views::{
+    ActivityView, AgentEntry, AgentView, ConfigureView, PolicyView, RelayView, SignInStarted,
+    SignInState, SignInView, StatsView, StatusView, ToolPolicyView, UnconfigureView, UserView,
+};
+use super::{BridgeError, BridgeEvent, BridgeHandle, SignInRequest};
+use crate::activity::{MAX_LIMIT, RecentQuery};
+use crate::auth::{PreRegisteredClient, SignIn, SignInOptions};
+use crate::clients::{self, Context, ENTRY_NAME, EntryShape, EntryState};
+use crate::consent::{ConsentAnswer, ConsentRequest};
+use crate::policy::{Decision, Policy, builtin};
+
+/// How long `policy()` waits for Coder's tool list before showing the built-in table alone.
+const TOOL_LIST_WAIT: Duration = Duration::from_secs(3);
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BridgeError> + Send + 'static,
+) -> Result<T, BridgeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BridgeError::Internal(format!("a background task failed: {e}")))?
+}
+
+impl BridgeHandle {
+    /// Deployment, user, expiry, storage backend, relay state.
+    pub async fn status(&self) -> StatusView {
+        let core = &self.core;
+        let relay = core.daemon.relay().state();
+        let mut view = StatusView {
+            signed_in: false,
+            deployment: None,
+            user: None,
+            expires_at: None,
+            storage_backend: None,
+            relay: RelayView {
+                state: relay.status.as_str().to_owned(),
+                error: relay.detail.clone(),
+            },
+            endpoint: self.mcp_url(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            demo: core.options.demo,
+            session_expired: false,
+            demo_available: core.options.demo_launcher.is_some(),
+        };
+        if let Some(fixed) = core.credentials.fixed() {
+            let session = &fixed.token.0;
+            view.signed_in = true;
+            view.deployment = Some(session.access_url.to_string());
+            view.user = fixed.user.map(|u| UserView {
+                username: u.username,
+                name: u.name,
+                email: u.email,
+            });
+            view.expires_at = session.expires_at.map(super::views::ms);
+            return view;
+        }
+        let auth = core.auth.status().await;
+        view.signed_in = auth.signed_in;
+        view.deployment = auth.deployment.map(|u| u.to_string());
+        view.user = auth.user.map(|u| UserView {
+            username: u.username,
+            name: u.name,
+            email: u.email,
+        });
+        view.expires_at = auth.expires_at.map(epoch_ms);
+        view.storage_backend = auth.secret_store;
+        view.session_expired = auth.session_expired;
+        view
+    }
+
+    /// Starts a sign-in. OAuth answers at once with the page to open; the
+    /// result arrives as a `signin` event and from [`BridgeHandle::sign_in_state`].
+    pub async fn sign_in(&self, request: SignInRequest) -> Result<SignInStarted, BridgeError> {
+        let (deployment, client) = match request {
+            SignInRequest::SessionToken {
+                deployment_url,
+                token,
+            } => {
+                let (id, _) = self.core.attempts.begin(&self.core.cancel);
+                let result = self
+                    .core
+                    .auth
+                    .sign_in_with_token(&deployment_url, token)
+                    .await;
+                let failed = result
+                    .as_ref()
+                    .err()
+                    .map(|e| (e.code().to_owned(), e.to_string()));
+                self.finish_attempt(
+                    id,
+                    result
+                        .map(|_| ())
+                        .map_err(|e| (e.code().to_owned(), e.to_string())),
+                );
+                if let Some((_, message)) = failed {
+                    tracing::info!(error = %message, "session-token sign-in failed");
+                }
+                let view = self.sign_in_state(id);
+                return Ok(SignInStarted {
+                    attempt_id: id,
+                    authorize_url: None,
+                    state: view.map_or(SignInState::Failed, |v| v.state),
+                });
+            }
+            SignInRequest::OAuth {
+                deployment_url,
+                client,
+            } => (deployment_url, client),
+            SignInRequest::Demo => {
+                let launcher = self
+                    .core
+                    .options
+                    .demo_launcher
+                    .clone()
+                    .ok_or(BridgeError::DemoUnavailable)?;
+                let demo = launcher.launch().await.map_err(BridgeError::Start)?;
+                (demo.url, demo.client)
+            }
+        };
+        self.start_oauth(deployment, client).await
+    }
+
+    async fn start_oauth(
+        &self,
+        deployment: String,
+        client: Option<PreRegisteredClient>,
+    ) -> Result<SignInStarted, BridgeError> {
+        let mut options = SignInOptions::new(deployment);
+        options.client = client;
+        let flow = SignIn::start(&self.core.auth, options).await?;
+        let authorize_url = flow.authorize_url().to_string();
+        let (id, cancel) = self.core.attempts.begin(&self.core.cancel);
+        let handle = self.clone();
+        self.core.tasks.spawn(async move {
+            let result = tokio::select! {
+                r = flow.finish() => r.map(|_| ()).map_err(|e| (e.code().to_owned(), e.to_string())),
+                () = cancel.cancelled() => Err(("cancelled".to_owned(), "the sign-in was replaced by a newer one, or Coder Bridge stopped".to_owned())),
+            };
+            handle.finish_attempt(id, result);
+        });
+        Ok(SignInStarted {
+            attempt_id: id,
+            authorize_url: Some(authorize_url),
+            state: SignInState::Waiting,
+        })
+    }
+
+    fn finish_attempt(&self, id: Uuid, result: Result<(), (String, String)>) {
+        let ok = result.is_ok();
+        let view = self.core.attempts.finish(id, result);
+        if ok {
+            // The user chose a session: it replaces a demo/test override.
+            self.core.credentials.drop_override();
+            let relay = self.core.daemon.relay().clone();
+            let cancel = self.core.cancel.clone();
+            self.core.tasks.spawn(async move {
+                tokio::select! {
+                    r = relay.warm_up() => if let Err(e) = r {
+                        tracing::info!("signed in, but not connected to Coder yet: {e}");
+                    },
+                    () = cancel.cancelled() => {}
+                }
+            });
+        }
+        self.emit(BridgeEvent::SignIn(view));
+        self.emit_status();
+    }
+
+    /// How a sign-in attempt is going.
+    pub fn sign_in_state(&self, id: Uuid) -> Option<SignInView> {
+        self.core.attempts.get(id)
+    }
+
+    /// Revokes and forgets the session (and any demo override).
+    pub async fn sign_out(&self) -> Result<(), BridgeError> {
+        self.core.attempts.cancel_current();
+        self.core.credentials.drop_override();
+        let report = self.core.auth.logout().await?;
+        if let Some(note) = report.revoke_note {
+            tracing::info!(note, "signed out");
+        }
+        self.emit_status();
+        Ok(())
+    }
+
+    /// Pushes the current status to the faces.
+    pub(crate) fn emit_status(&self) {
+        let handle = self.clone();
+        self.core.tasks.spawn(async move {
+            let status = handle.status().await;
+            handle.emit(BridgeEvent::Status(Box::new(status)));
+        });
+    }
+
+    fn clients_context(&self) -> Context {
+        let o = &self.core.options;
+        let binary = o
+            .binary
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| "coder-bridge".into());
+        let port = self.local_addr().port();
+        let mut ctx = Context::detect(port, binary, self.core.tokens.clone());
+        if let Some(dirs) = &o.agent_dirs {
+            ctx.dirs = dirs.clone();
+            // A test's or embedder's folders: `PATH` says nothing about them.
+            ctx.path_var = None;
+        }
+        ctx
+    }
+
+    /// Every known agent: installed, configured, up to date, and what is wrong.
+    pub async fn agents(&self) -> Result<Vec<AgentView>, BridgeError> {
+        let ctx = self.clients_context();
+        blocking(move || {
+            Ok(clients::agents()
+                .iter()
+                .map(|agent| match clients::status(agent.id, &ctx) {
+                    Ok(s) => {
+                        let mut problems: Vec<String> =
+                            s.drift.iter().map(ToString::to_string).collect();
+                        if s.entry == EntryState::Foreign {
+                            problems.push(format!(
+                                "an entry named \"{ENTRY_NAME}\" was written by another tool; configuring replaces it"
+                            ));
+                        }
+                        AgentView {
+                            name: s.agent.to_owned(),
+                            display_name: s.display_name.to_owned(),
+                            installed: s.installed,
+                            configured: s.configured,
+                            up_to_date: s.up_to_date,
+                            config_path: s.path.display().to_string(),
+                            problems,
+                        }
+                    }
+                    // One unreadable file must not hide the other agents.
+                    Err(e) => AgentView {
+                        name: agent.id.to_owned(),
+                        display_name: agent.display_name.to_owned(),
+                        installed: true,
+                        configured: false,
+                        up_to_date: false,
+                        config_path: ctx.config_path(agent).display().to_string(),
+                        problems: vec![e.to_string()],
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// The entry to paste into `name`'s config by hand, with its client token.
+    pub async fn agent_entry(&self, name: &str) -> Result<AgentEntry, BridgeError> {
+        let agent = clients::agent(name)?;
+        let ctx = self.clients_context();
+        blocking(move || {
+            let token = if agent.shape.uses_token() {
+                Some(ctx.tokens.get_or_issue(agent.id)?)
+            } else {
+                None
+            };
+            let bearer = token.map(|t| format!("Bearer {}", t.expose()));
+            let headers = || json!({ "Authorization": bearer.clone().unwrap_or_default() });
+            let entry = match agent.shape {
+                EntryShape::Stdio => json!({
+                    "command": ctx.binary.to_string_lossy(),
+                    "args": ["stdio", "--agent", agent.id],
+                }),
+                EntryShape::TypedHttp => {
+                    json!({ "type": "http", "url": ctx.url, "headers": headers() })
+                }
+                EntryShape::ServerUrl => json!({ "serverUrl": ctx.url, "headers": headers() }),
+                EntryShape::Url => json!({ "url": ctx.url, "headers": headers() }),
+            };
+            let snippet = json!({ agent.servers_key: { ENTRY_NAME: entry.clone() } });
+            Ok(AgentEntry {
+                name: agent.id.to_owned(),
+                servers_key: agent.servers_key.to_owned(),
+                entry_name: ENTRY_NAME.to_owned(),
+                snippet: serde_json::to_string_pretty(&snippet).unwrap_or_default(),
+                entry,
+            })
+        })
+        .await
+    }
+
+    /// Writes (or with `dry_run`, previews) our entry in `name`'s config.
+    pub async fn configure(&self, name: &str, dry_run: bool) -> Result<ConfigureView, BridgeError> {
+        let name = name.to_owned();
+        let ctx = self.clients_context();
+        let view = blocking(move || {
+            let plan = clients::plan(&name, &ctx)?;
+            let changed = plan.changes();
+            let applied = if !dry_run && changed {
+                clients::apply(&plan)?.changed
+            } else {
+                false
+            };
+            Ok(ConfigureView {
+                config_path: plan.path.display().to_string(),
+                diff: plan.diff.clone(),
+                changed,
+                applied,
+            })
+        })
+        .await?;
+        if view.applied {
+            self.emit(BridgeEvent::Agents);
+        }
+        Ok(view)
+    }
+
+    /// Removes our entry from `name`'s config and revokes its client token.
+    pub async fn unconfigure(&self, name: &str) -> Result<UnconfigureView, BridgeError> {
+        let name = name.to_owned();
+        let ctx = self.clients_context();
+        let removed = blocking(move || Ok(clients::remove(&name, &ctx)?)).await?;
+        self.emit(BridgeEvent::Agents);
+        Ok(UnconfigureView {
+            config_path: removed.path.display().to_string(),
+            removed: removed.removed,
+            revoked: removed.revoked,
+        })
+    }
+
+    /// Every tool we know of (Coder's list when reachable, the built-in
+    /// table, overridden ones), its default and the user's overrides.
+    pub async fn policy(&self) -> PolicyView {
+        let relay = self.core.daemon.relay().clone();
+        let upstream: Vec<Tool> =
+            match tokio::time::timeout(TOOL_LIST_WAIT, relay.list_tools()).await {
+                Ok(Ok(list)) => list.tools.clone(),
+                _ => Vec::new(),
+            };
+        let overrides = self.core.policy.overrides();
+        let mut names: BTreeSet<String> = upstream.iter().map(|t| t.name.to_string()).collect();
+        names.extend(builtin::CODER_TOOLS.iter().map(|t| t.name.to_owned()));
+        names.extend(overrides.tools.keys().cloned());
+        names.extend(overrides.agents.values().flat_map(|m| m.keys().cloned()));
+        let tools = names
+            .into_iter()
+            .map(|name| {
+                let info = upstream.iter().find(|t| t.name == name);
+                let (default, source) = Policy::default_for(&name, info);
+                let row = builtin::lookup(&name);
+                let mut per: BTreeMap<String, Decision> = BTreeMap::new();
+                if let Some(d) = overrides.tools.get(&name) {
+                    per.insert("*".to_owned(), *d);
+                }
+                for (agent, map) in &overrides.agents {
+                    if let Some(d) = map.get(&name) {
+                        per.insert(agent.clone(), *d);
+                    }
+                }
+                let title = info.and_then(|t| {
+                    t.title
+                        .clone()
+                        .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone()))
+                });
+                ToolPolicyView {
+                    tool: name,
+                    title,
+                    default,
+                    source,
+                    irreversible: row.is_some_and(|r| r.irreversible),
+                    starts_workspace: row.is_some_and(|r| r.starts_workspace),
+                    overrides: per,
+                }
+            })
+            .collect();
+        PolicyView {
+            agents: clients::agents().iter().map(|a| a.id.to_owned()).collect(),
+            tools,
+        }
+    }
+
+    /// Sets (or with `decision: None`, clears) an override for `tool`, for
+    /// one agent or for all.
+    pub async fn set_policy(
+        &self,
+        tool: &str,
+        agent: Option<&str>,
+        decision: Option<Decision>,
+    ) -> Result<PolicyView, BridgeError> {
+        let (policy, tool, agent) = (
+            self.core.policy.clone(),
+            tool.to_owned(),
+            agent.map(str::to_owned),
+        );
+        blocking(move || {
+            match decision {
+                Some(d) => policy.set_override(agent.as_deref(), &tool, d)?,
+                None => {
+                    policy.clear_override(agent.as_deref(), &tool)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        self.emit(BridgeEvent::Policy);
+        Ok(self.policy().await)
+    }
+
+    /// Calls waiting for the user, oldest first.
+    pub fn consent_pending(&self) -> Vec<ConsentRequest> {
+        self.core.queue.pending()
+    }
+
+    /// Answers a waiting call. `not_found` when it already ended.
+    pub async fn answer_consent(&self, id: Uuid, answer: ConsentAnswer) -> Result<(), BridgeError> {
+        self.core.queue.answer(id, answer).await?;
+        if answer == ConsentAnswer::AllowAlways {
+            self.emit(BridgeEvent::Policy);
+        }
+        Ok(())
+    }
+
+    /// Recorded calls, newest first.
+    pub async fn activity(&self, mut query: RecentQuery) -> Result<Vec<ActivityView>, BridgeError> {
+        query.limit = query.limit.clamp(1, MAX_LIMIT);
+        let rows = self
+            .core
+            .activity
+            .recent(query)
+            .await
+            .map_err(|e| BridgeError::Activity(e.to_string()))?;
+        Ok(rows.into_iter().map(ActivityView::from).collect())
+    }
+
+    /// Calls, errors and latency per tool and agent over the last `window`.
+    pub async fn activity_stats(&self, window: Duration) -> Result<StatsView, BridgeError> {
+        let stats = self
+            .core
+            .activity
+            .stats(window)
+            .await
+            .map_err(|e| BridgeError::Activity(e.to_string()))?;
+        Ok(StatsView::new(window.as_secs(), stats))
+    }
+
+    /// Writes every call recorded so far to the database.
+    pub async fn flush_activity(&self) -> Result<(), BridgeError> {
+        self.core
+            .activity
+            .flush()
+            .await
+            .map_err(|e| BridgeError::Activity(e.to_string()))
+    }
+}
+
+/// Pushes a `status` event whenever the relay's state changes.
+pub(super) async fn watch_relay(handle: BridgeHandle) {
+    let mut rx = handle.core.daemon.relay().watch_state();
+    let cancel = handle.core.cancel.clone();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+        let status = handle.status().await;
+        handle.emit(BridgeEvent::Status(Box::new(status)));
+    }
+}
+
+fn epoch_ms(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}

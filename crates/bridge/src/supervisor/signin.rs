@@ -1,0 +1,136 @@
+//! Sign-in attempts started by the faces: one browser round trip at a time,
+//! its result kept for `GET /api/signin/{id}` and pushed as a `signin` event.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::views::{SignInState, SignInView};
+use crate::auth::PreRegisteredClient;
+use crate::secret::Secret;
+
+/// How to sign in.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SignInRequest {
+    /// OAuth2 through the browser; with a client a Coder admin made, or the
+    /// stored / dynamically registered one.
+    OAuth {
+        deployment_url: String,
+        client: Option<PreRegisteredClient>,
+    },
+    /// A Coder session token the user pasted.
+    SessionToken {
+        deployment_url: String,
+        token: Secret,
+    },
+    /// The built-in demo deployment (see [`DemoLauncher`]).
+    Demo,
+}
+
+/// A deployment started on demand for "try the demo".
+#[derive(Debug, Clone)]
+pub struct DemoDeployment {
+    pub url: String,
+    /// The OAuth2 client to sign in with, when the deployment does not
+    /// offer dynamic registration.
+    pub client: Option<PreRegisteredClient>,
+}
+
+/// Starts the demo deployment. The CLI implements it with the simulator, so
+/// the core library does not depend on it.
+#[async_trait::async_trait]
+pub trait DemoLauncher: Send + Sync + 'static {
+    /// Starts (or returns the already running) demo deployment.
+    async fn launch(&self) -> Result<DemoDeployment, String>;
+}
+
+/// How many finished attempts are remembered for `GET /api/signin/{id}`.
+const KEEP_FINISHED: usize = 32;
+
+#[derive(Debug, Default)]
+pub(crate) struct Attempts {
+    inner: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    views: HashMap<Uuid, SignInView>,
+    order: Vec<Uuid>,
+    /// The attempt waiting for the browser, and how to stop it.
+    current: Option<(Uuid, CancellationToken)>,
+}
+
+impl Attempts {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a new attempt; an older one still waiting is cancelled (its
+    /// listener stops), since only the newest browser tab can finish.
+    pub(crate) fn begin(&self, parent: &CancellationToken) -> (Uuid, CancellationToken) {
+        let id = Uuid::new_v4();
+        let cancel = parent.child_token();
+        let mut state = self.lock();
+        if let Some((_, old)) = state.current.take() {
+            old.cancel();
+        }
+        state.current = Some((id, cancel.clone()));
+        state.views.insert(
+            id,
+            SignInView {
+                attempt_id: id,
+                state: SignInState::Waiting,
+                error: None,
+                code: None,
+            },
+        );
+        state.order.push(id);
+        while state.order.len() > KEEP_FINISHED {
+            let oldest = state.order.remove(0);
+            state.views.remove(&oldest);
+        }
+        (id, cancel)
+    }
+
+    /// Records how an attempt ended and returns its view.
+    pub(crate) fn finish(&self, id: Uuid, result: Result<(), (String, String)>) -> SignInView {
+        let mut state = self.lock();
+        if state.current.as_ref().is_some_and(|(c, _)| *c == id) {
+            state.current = None;
+        }
+        let view = match result {
+            Ok(()) => SignInView {
+                attempt_id: id,
+                state: SignInState::Done,
+                error: None,
+                code: None,
+            },
+            Err((code, message)) => SignInView {
+                attempt_id: id,
+                state: SignInState::Failed,
+                error: Some(message),
+                code: Some(code),
+            },
+        };
+        if state.views.contains_key(&id) {
+            state.views.insert(id, view.clone());
+        }
+        view
+    }
+
+    pub(crate) fn get(&self, id: Uuid) -> Option<SignInView> {
+        self.lock().views.get(&id).cloned()
+    }
+
+    /// Stops the attempt waiting for the browser, if any.
+    pub(crate) fn cancel_current(&self) {
+        if let Some((_, cancel)) = self.lock().current.take() {
+            cancel.cancel();
+        }
+    }
+}

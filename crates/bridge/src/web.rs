@@ -1,0 +1,179 @@
+//! The web room: the control API (`/api/*`), its live events (SSE), the
+//! ticket exchange (`/auth`) and the embedded UI (`/`).
+//!
+//! It is the one door the UI, the tray and the CLI use; see
+//! `docs/control-api.md` for the contract. Every request passes three checks
+//! before any handler runs:
+//! 1. `Host` is our loopback authority and `Origin`, when sent, is ours (DNS
+//!    rebinding, cross-site pages);
+//! 2. state-changing requests carry `Content-Type: application/json` (a
+//!    cross-site form cannot send it);
+//! 3. the caller holds the control token (bearer) or a browser session
+//!    cookie obtained with a one-time ticket.
+//!
+//! Handlers only translate HTTP to calls on [`BridgeHandle`]; the rooms'
+//! state is never touched from here.
+
+mod access;
+mod api;
+mod assets;
+mod error;
+mod sse;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub use access::{
+    Access, CONTROL_TOKEN_FILE, Caller, SESSION_COOKIE, SESSION_LIFETIME, TICKET_LIFETIME,
+    create_control_token, read_control_token,
+};
+pub use error::ApiError;
+
+use crate::supervisor::BridgeHandle;
+
+/// Filled with the bridge's handle once the daemon listens.
+pub type BridgeSlot = Arc<OnceLock<BridgeHandle>>;
+
+/// The Content-Security-Policy of every answer: no inline script or style,
+/// nothing from elsewhere, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The control API, the ticket exchange and the UI, for nesting into the
+/// daemon's router.
+pub fn router(slot: BridgeSlot) -> Router {
+    // Layers run outside-in: the caller is checked before the content type,
+    // so an unauthenticated request learns nothing but 401.
+    let api = api::routes()
+        .layer(middleware::from_fn(require_json))
+        .layer(middleware::from_fn_with_state(slot.clone(), require_caller));
+    Router::new()
+        .nest("/api", api)
+        .route("/auth", get(api::redeem_ticket))
+        .fallback(get(assets::serve))
+        .layer(middleware::from_fn_with_state(
+            slot.clone(),
+            check_host_and_origin,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(slot)
+}
+
+/// The handle, or 503 in the instant between binding and start-up finishing.
+fn handle(slot: &BridgeSlot) -> Result<&BridgeHandle, ApiError> {
+    slot.get().ok_or(ApiError::Bridge(
+        crate::supervisor::BridgeError::ShuttingDown,
+    ))
+}
+
+/// 403 unless `Host` names our own loopback authority and `Origin` is absent
+/// or ours. (The daemon checks this too; the API answers in its own shape.)
+async fn check_host_and_origin(
+    State(slot): State<BridgeSlot>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let port = match handle(&slot) {
+        Ok(h) => h.local_addr().port(),
+        Err(e) => return e.into_response(),
+    };
+    let authorities = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    let headers = request.headers();
+    let host_ok = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.trim().to_ascii_lowercase())
+        .is_some_and(|h| authorities.contains(&h));
+    if !host_ok {
+        return ApiError::ForbiddenHost.into_response();
+    }
+    let origin_ok = match headers.get(header::ORIGIN) {
+        None => true,
+        Some(o) => o.to_str().is_ok_and(|o| {
+            let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+            authorities.iter().any(|a| o == format!("http://{a}"))
+        }),
+    };
+    if !origin_ok {
+        return ApiError::ForbiddenOrigin.into_response();
+    }
+    next.run(request).await
+}
+
+/// 415 for a state-changing request whose body is not declared JSON.
+async fn require_json(request: Request, next: Next) -> Response {
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if changes {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return ApiError::UnsupportedMediaType.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// 401 unless the request carries the control token or a session cookie.
+/// The caller kind goes into the request's extensions (tickets need bearer).
+async fn require_caller(
+    State(slot): State<BridgeSlot>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let handle = match handle(&slot) {
+        Ok(h) => h,
+        Err(e) => return e.into_response(),
+    };
+    match handle.access().caller(request.headers()) {
+        Some(caller) => {
+            request.extensions_mut().insert(caller);
+            let mut response = next.run(request).await;
+            // Answers carry live state and sometimes a client token: never cache.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        None => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// Headers on every answer of this room: CSP, no sniffing, no referrer.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api") || request.uri().path() == "/auth";
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,289 @@
+//! The `/api/*` handlers: HTTP in, [`BridgeHandle`] calls, JSON out.
+
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::access::{Caller, SESSION_COOKIE, SESSION_LIFETIME};
+use super::error::ApiError;
+use super::{BridgeSlot, handle, sse};
+use crate::activity::RecentQuery;
+use crate::auth::PreRegisteredClient;
+use crate::consent::ConsentAnswer;
+use crate::events::Outcome;
+use crate::policy::Decision;
+use crate::secret::Secret;
+use crate::supervisor::SignInRequest;
+
+/// Most rows one `GET /api/activity` returns.
+const MAX_ACTIVITY_LIMIT: usize = 1000;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub(super) fn routes() -> Router<BridgeSlot> {
+    Router::new()
+        .route("/status", get(status))
+        .route("/signin", post(sign_in))
+        .route("/signin/{id}", get(sign_in_state))
+        .route("/signout", post(sign_out))
+        .route("/agents", get(agents))
+        .route("/agents/{name}/entry", get(agent_entry))
+        .route("/agents/{name}/configure", post(configure))
+        .route("/agents/{name}/unconfigure", post(unconfigure))
+        .route("/policy", get(policy).put(set_policy))
+        .route("/consent", get(consent))
+        .route("/consent/{id}", post(answer_consent))
+        .route("/activity", get(activity))
+        .route("/activity/stats", get(activity_stats))
+        .route("/tickets", post(ticket))
+        .route("/events", get(sse::events))
+        .fallback(not_found)
+}
+
+fn ok<T: serde::Serialize>(value: T) -> ApiResult {
+    Ok(Json(value).into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such control API endpoint".into())
+}
+
+async fn status(State(slot): State<BridgeSlot>) -> ApiResult {
+    ok(handle(&slot)?.status().await)
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInBody {
+    #[serde(default)]
+    deployment_url: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<Secret>,
+    #[serde(default)]
+    session_token: Option<Secret>,
+    #[serde(default)]
+    demo: bool,
+}
+
+async fn sign_in(
+    State(slot): State<BridgeSlot>,
+    body: Result<Json<SignInBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let request = if body.demo {
+        SignInRequest::Demo
+    } else {
+        let deployment_url = body
+            .deployment_url
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| ApiError::InvalidRequest("deployment_url is required".into()))?;
+        match body.session_token.filter(|t| !t.is_empty()) {
+            Some(token) => SignInRequest::SessionToken {
+                deployment_url,
+                token,
+            },
+            None => SignInRequest::OAuth {
+                deployment_url,
+                client: body
+                    .client_id
+                    .filter(|c| !c.trim().is_empty())
+                    .map(|client_id| PreRegisteredClient {
+                        client_id,
+                        client_secret: body.client_secret.filter(|s| !s.is_empty()),
+                    }),
+            },
+        }
+    };
+    ok(handle(&slot)?.sign_in(request).await?)
+}
+
+async fn sign_in_state(State(slot): State<BridgeSlot>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    match handle(&slot)?.sign_in_state(id) {
+        Some(view) => ok(view),
+        None => Err(ApiError::NotFound(format!("no sign-in attempt {id}"))),
+    }
+}
+
+async fn sign_out(State(slot): State<BridgeSlot>) -> ApiResult {
+    handle(&slot)?.sign_out().await?;
+    ok(json!({}))
+}
+
+async fn agents(State(slot): State<BridgeSlot>) -> ApiResult {
+    ok(handle(&slot)?.agents().await?)
+}
+
+async fn agent_entry(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
+    ok(handle(&slot)?.agent_entry(&name).await?)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ConfigureBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn configure(
+    State(slot): State<BridgeSlot>,
+    Path(name): Path<String>,
+    body: Result<Json<ConfigureBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    ok(handle(&slot)?.configure(&name, body.dry_run).await?)
+}
+
+async fn unconfigure(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
+    ok(handle(&slot)?.unconfigure(&name).await?)
+}
+
+async fn policy(State(slot): State<BridgeSlot>) -> ApiResult {
+    ok(handle(&slot)?.policy().await)
+}
+
+#[derive(Debug, Deserialize)]
+struct PolicyBody {
+    tool: String,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    decision: Option<Decision>,
+}
+
+async fn set_policy(
+    State(slot): State<BridgeSlot>,
+    body: Result<Json<PolicyBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let agent = body.agent.as_deref().filter(|a| *a != "*");
+    if let Some(agent) = agent {
+        crate::clients::agent(agent).map_err(|e| ApiError::Bridge(e.into()))?;
+    }
+    ok(handle(&slot)?
+        .set_policy(&body.tool, agent, body.decision)
+        .await?)
+}
+
+async fn consent(State(slot): State<BridgeSlot>) -> ApiResult {
+    ok(handle(&slot)?.consent_pending())
+}
+
+#[derive(Debug, Deserialize)]
+struct AnswerBody {
+    answer: ConsentAnswer,
+}
+
+async fn answer_consent(
+    State(slot): State<BridgeSlot>,
+    Path(id): Path<String>,
+    body: Result<Json<AnswerBody>, JsonRejection>,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    let Json(body) = body?;
+    handle(&slot)?.answer_consent(id, body.answer).await?;
+    ok(json!({}))
+}
+
+#[derive(Debug, Deserialize)]
+struct ActivityParams {
+    limit: Option<usize>,
+    agent: Option<String>,
+    tool: Option<String>,
+    outcome: Option<Outcome>,
+    before: Option<i64>,
+}
+
+async fn activity(
+    State(slot): State<BridgeSlot>,
+    params: Result<Query<ActivityParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(p) = params?;
+    let query = RecentQuery {
+        limit: p.limit.unwrap_or(100).clamp(1, MAX_ACTIVITY_LIMIT),
+        agent: p.agent.filter(|s| !s.is_empty()),
+        tool: p.tool.filter(|s| !s.is_empty()),
+        outcome: p.outcome,
+        before: p.before,
+    };
+    ok(handle(&slot)?.activity(query).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct StatsParams {
+    window_secs: Option<u64>,
+}
+
+async fn activity_stats(
+    State(slot): State<BridgeSlot>,
+    params: Result<Query<StatsParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(p) = params?;
+    let window = Duration::from_secs(p.window_secs.unwrap_or(3600).max(1));
+    ok(handle(&slot)?.activity_stats(window).await?)
+}
+
+/// `POST /api/tickets`: only a bearer holder may mint browser sessions, so
+/// a browser session cannot extend itself forever.
+async fn ticket(State(slot): State<BridgeSlot>, Extension(caller): Extension<Caller>) -> ApiResult {
+    if caller != Caller::Bearer {
+        return Err(ApiError::BearerOnly);
+    }
+    let h = handle(&slot)?;
+    let url = h.open_ui_url();
+    let ticket = url
+        .split_once("ticket=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap_or_default();
+    ok(json!({ "ticket": ticket, "url": url }))
+}
+
+/// `GET /auth?ticket=…`: trades a one-time ticket for the session cookie.
+pub(super) async fn redeem_ticket(
+    State(slot): State<BridgeSlot>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let h = match handle(&slot) {
+        Ok(h) => h,
+        Err(e) => return e.into_response(),
+    };
+    let session = params
+        .get("ticket")
+        .and_then(|t| h.access().redeem_ticket(t));
+    let Some(session) = session else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <title>Link expired — Coder Bridge</title></head><body><main>\
+                 <h1>This sign-in link has expired</h1>\
+                 <p>Links to the Coder Bridge UI work once, for one minute. \
+                 Get a new one from the tray menu, or run <code>coder-bridge open</code>.</p>\
+                 </main></body></html>",
+            ),
+        )
+            .into_response();
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        session.expose(),
+        SESSION_LIFETIME.as_secs()
+    );
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("no request {id:?}")))
+}
