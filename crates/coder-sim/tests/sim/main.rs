@@ -1,0 +1,7 @@
+//! Integration tests: every simulator rule driven over real HTTP on port 0.
+
+mod common;
+mod faults;
+mod mcp;
+mod oauth;
+mod registration;
