@@ -1,6 +1,6 @@
 // Entry point: boot, hash router, navigation badge and page-wide notices.
 
-import { daemonOrigin } from "./js/api.js";
+import { ApiError, daemonOrigin } from "./js/api.js";
 import { h, replace } from "./js/dom.js";
 import { connect, reconnectNow } from "./js/live.js";
 import { loadSnapshot, on, state } from "./js/store.js";
@@ -63,7 +63,16 @@ async function render() {
   }
   const route = ROUTES[name];
   document.title = titleFor(route.title);
-  const module = await route.load();
+  let module;
+  try {
+    module = await route.load();
+  } catch {
+    // The daemon serves the view modules too: it went away mid-navigation.
+    if (seq === renderSeq) {
+      showFatal(new ApiError("unreachable", `Cannot load the ${route.title} page from ${daemonOrigin()}.`));
+    }
+    return;
+  }
   if (seq !== renderSeq) return; // a newer navigation won
   const container = h("div", { class: "view", "data-view": name });
   replace(viewRoot, container);
