@@ -1,8 +1,144 @@
+//! `coder-bridge login <url>`: OAuth2 in the browser, with a pre-registered
+//! client, or with a session token from stdin.
+
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bridge::auth::{AuthManager, PreRegisteredClient, SignIn, SignInOptions, open_browser};
+use bridge::secret::Secret;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The deployment's access URL, e.g. https://coder.example.com
+    pub deployment: String,
+    /// Sign in with a Coder session token instead of the browser. With no
+    /// value (the safe way) the token is read from stdin.
+    #[arg(long, num_args = 0..=1, default_missing_value = "-", value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Client ID of an OAuth2 app a Coder admin created for Coder Bridge
+    #[arg(long, conflicts_with = "token")]
+    pub client_id: Option<String>,
+    /// Secret of that OAuth2 app
+    #[arg(long, requires = "client_id")]
+    pub client_secret: Option<String>,
+    /// Port for the sign-in callback on 127.0.0.1 (when the OAuth2 app's
+    /// callback URL names one). Default: the registration's, else a free one.
+    #[arg(long, value_name = "PORT")]
+    pub callback_port: Option<u16>,
+    /// Give up on the browser sign-in after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Print the sign-in URL but do not open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`coder-bridge login` is being built")
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let manager = AuthManager::load_default();
+    let account = match &args.token {
+        Some(value) => {
+            let token = if value == "-" {
+                read_token_from_stdin()?
+            } else {
+                eprintln!(
+                    "warning: a token on the command line is visible to other local users; prefer `--token` with the token on stdin"
+                );
+                Secret::new(value.clone())
+            };
+            manager
+                .sign_in_with_token(&args.deployment, token)
+                .await
+                .context("session-token sign-in failed")?
+        }
+        None => browser_sign_in(&manager, &args).await?,
+    };
+    let status = manager.status().await;
+    println!(
+        "Signed in to {} as {}{}.",
+        account.deployment,
+        account.user.username,
+        if account.user.email.is_empty() {
+            String::new()
+        } else {
+            format!(" <{}>", account.user.email)
+        }
+    );
+    if let Some(store) = status.secret_store_description {
+        println!("Secrets are stored in the {store}.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_token_from_stdin() -> anyhow::Result<Secret> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Paste a Coder session token (from `coder tokens create`) and press Enter: ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        stdin.read_line(&mut line).context("cannot read stdin")?;
+        return Ok(Secret::new(line.trim().to_string()));
+    }
+    let mut all = String::new();
+    stdin
+        .read_to_string(&mut all)
+        .context("cannot read the token from stdin")?;
+    Ok(Secret::new(all.trim().to_string()))
+}
+
+async fn browser_sign_in(
+    manager: &AuthManager,
+    args: &Args,
+) -> anyhow::Result<bridge::auth::Account> {
+    let mut options = SignInOptions::new(args.deployment.clone());
+    options.timeout = Duration::from_secs(args.timeout.max(1));
+    options.callback_port = args.callback_port;
+    options.client = args.client_id.as_ref().map(|id| PreRegisteredClient {
+        client_id: id.clone(),
+        client_secret: args.client_secret.clone().map(Secret::new),
+    });
+    let sign_in = SignIn::start(manager, options)
+        .await
+        .context("cannot start the sign-in")?;
+    let url = sign_in.authorize_url().clone();
+    eprintln!(
+        "To sign in to {}, open this page in your browser:\n\n  {url}\n",
+        sign_in.deployment()
+    );
+    if !args.no_browser
+        && let Err(e) = open_browser(&url)
+    {
+        eprintln!("Could not open a browser ({e}); open the page above yourself.");
+    }
+    let progress = tokio::spawn(show_progress(sign_in.timeout()));
+    let result = sign_in.finish().await;
+    progress.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    result.context("sign-in failed")
+}
+
+/// A live "waiting" line on a terminal; one line otherwise (logs, CI).
+async fn show_progress(timeout: Duration) {
+    let started = Instant::now();
+    let total = timeout.as_secs();
+    if !std::io::stderr().is_terminal() {
+        eprintln!("Waiting for the sign-in to finish in the browser (up to {total} s)...");
+        return;
+    }
+    let frames = ['|', '/', '-', '\\'];
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    for i in 0usize.. {
+        tick.tick().await;
+        let left = total.saturating_sub(started.elapsed().as_secs());
+        eprint!(
+            "\r{} Waiting for the sign-in in the browser... {}:{:02} left ",
+            frames[i % frames.len()],
+            left / 60,
+            left % 60
+        );
+        let _ = std::io::stderr().flush();
+    }
 }
