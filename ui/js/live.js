@@ -34,11 +34,11 @@ function parse(event) {
 
 const handlers = {
   call: (data) => emit("call", data),
+  // {kind: "added"|"resolved", id, request?, answer?}
   consent: (data) => {
-    if (!data?.request) return;
-    if (data.kind === "added") addConsent(data.request);
-    else removeConsent(data.request.id);
-    emit("consent-event", data);
+    const id = data?.id ?? data?.request?.id;
+    if (data?.kind === "added" && data.request) addConsent(data.request);
+    else if (id) removeConsent(id);
   },
   status: (data) => setStatus(data),
   signin: (data) => emit("signin", data),

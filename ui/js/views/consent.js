@@ -54,14 +54,23 @@ export function render(root, { showError, clearError }) {
       h("button", { type: "button", class: "danger", "data-answer": "deny", onclick: () => answer(request, "deny") }, "Deny"),
     ];
     const warnings = [];
+    // The daemon's own sentences name the workspace; our headline says what kind of risk it is.
+    const extra = [...(request.warnings ?? [])];
+    const take = (pattern) => {
+      const i = extra.findIndex((w) => pattern.test(w));
+      return i < 0 ? null : extra.splice(i, 1)[0];
+    };
     if (request.irreversible) {
+      take(/undone/i);
       warnings.push(h("p", { class: "warning warning-bad", role: "note" },
         h("strong", {}, "Cannot be undone. "), "This tool deletes or replaces something for good."));
     }
     if (request.starts_workspace) {
+      const sentence = take(/start/i) ?? "If the workspace is stopped, this starts it.";
       warnings.push(h("p", { class: "warning", role: "note" },
-        h("strong", {}, "May start a workspace. "), "If the workspace is stopped, Coder starts it first, which can take minutes and costs compute."));
+        h("strong", {}, "May start a workspace. "), `${sentence} Starting can take minutes and uses compute.`));
     }
+    for (const text of extra) warnings.push(h("p", { class: "warning", role: "note" }, text));
     const el = h("article", { class: ["card", "consent-card", request.irreversible && "consent-irreversible"], "aria-labelledby": headingId, "data-consent-id": id },
       h("header", { class: "consent-head" },
         h("h2", { id: headingId }, h("span", { class: "agent-name" }, request.client_name || request.agent), " wants to run ", h("code", {}, request.tool)),

@@ -31,6 +31,7 @@ export function render(root, { navigate, showError, clearError }) {
   });
   const clientId = h("input", { id: "client-id", name: "client_id", type: "text", autocomplete: "off", spellcheck: "false" });
   const clientSecret = h("input", { id: "client-secret", name: "client_secret", type: "password", autocomplete: "off" });
+  const sessionToken = h("input", { id: "session-token", name: "session_token", type: "password", autocomplete: "off", "aria-describedby": "session-token-hint" });
 
   const form = h(
     "form",
@@ -47,9 +48,20 @@ export function render(root, { navigate, showError, clearError }) {
       h("div", { class: "field" }, h("label", { for: "client-id" }, "Client ID"), clientId),
       h("div", { class: "field" }, h("label", { for: "client-secret" }, "Client secret"), clientSecret),
     ),
+    h("details", { class: "advanced" },
+      h("summary", {}, "Use a Coder session token instead"),
+      h("div", { class: "field" },
+        h("label", { for: "session-token" }, "Session token"),
+        sessionToken,
+        h("p", { class: "hint", id: "session-token-hint" }, "The last resort when the deployment offers no OAuth2 app: create one with ", h("code", {}, "coder tokens create"), ". It is stored like any other secret and never shown again."),
+      ),
+    ),
     h("div", { class: "actions" }, submit),
   );
 
+  const expiredNote = !status?.signed_in && status?.session_expired
+    ? h("p", { class: "alert alert-error" }, "Your Coder session ended and could not be renewed. Sign in again to reconnect your agents.")
+    : null;
   const signedInNote = status?.signed_in
     ? h("p", { class: "alert alert-info" },
         "Signed in to ", h("strong", {}, status.deployment ?? "a deployment"),
@@ -61,13 +73,17 @@ export function render(root, { navigate, showError, clearError }) {
     root,
     h("h1", {}, "Connect to Coder"),
     h("p", { class: "lead" }, "Coder Bridge signs in to your Coder deployment once and gives every AI agent on this computer one local MCP endpoint."),
+    expiredNote,
     signedInNote,
     form,
-    h("section", { class: "card stack", "aria-labelledby": "demo-title" },
-      h("h2", { id: "demo-title" }, "Just looking?"),
-      h("p", {}, "Try the built-in demo deployment: a simulated Coder that runs on this computer, with sample workspaces. No account needed."),
-      h("div", { class: "actions" }, demoButton),
-    ),
+    // Only offered when this build of the daemon can start the simulator.
+    status?.demo_available === false
+      ? null
+      : h("section", { class: "card stack", "aria-labelledby": "demo-title" },
+        h("h2", { id: "demo-title" }, "Just looking?"),
+        h("p", {}, "Try the built-in demo deployment: a simulated Coder that runs on this computer, with sample workspaces. No account needed."),
+        h("div", { class: "actions" }, demoButton),
+      ),
     progress,
   );
 
@@ -76,7 +92,11 @@ export function render(root, { navigate, showError, clearError }) {
     const body = { deployment_url: url.value.trim() };
     if (clientId.value.trim()) body.client_id = clientId.value.trim();
     if (clientSecret.value) body.client_secret = clientSecret.value;
+    if (sessionToken.value) body.session_token = sessionToken.value;
     start(body, true);
+    // Do not keep secrets in the page longer than the request needs them.
+    clientSecret.value = "";
+    sessionToken.value = "";
   }
 
   async function start(body, openPage) {
@@ -93,6 +113,7 @@ export function render(root, { navigate, showError, clearError }) {
       return;
     }
     attempt = answer.attempt_id;
+    if (answer.state && answer.state !== "waiting") return settle({ attempt_id: attempt, state: answer.state });
     // The demo deployment approves by itself; a real one needs the user on
     // Coder's consent page.
     if (openPage && answer.authorize_url) window.open(answer.authorize_url, "_blank", "noopener");
@@ -126,7 +147,7 @@ export function render(root, { navigate, showError, clearError }) {
       navigate("status");
     } else if (event.state === "failed") {
       progress.replaceChildren();
-      showError({ code: event.error?.code ?? "signin_failed", message: event.error?.message ?? event.error ?? "Sign-in failed." }, "Sign-in failed");
+      showError({ code: event.code ?? "signin_failed", message: event.error ?? "Sign-in failed." }, "Sign-in failed");
     }
   }
 
