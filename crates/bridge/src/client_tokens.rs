@@ -173,12 +173,21 @@ impl ClientTokens {
     /// The agent's token, issuing one if it has none. Two processes racing
     /// here agree on one token: the check is repeated under the write lock.
     pub fn get_or_issue(&self, agent: &str) -> Result<Secret, ClientTokenError> {
+        self.get_or_insert(agent, new_token())
+    }
+
+    /// The agent's token, storing `candidate` if it has none. Lets a preview
+    /// (`clients::plan`) show the very token that applying it will store.
+    pub(crate) fn get_or_insert(
+        &self,
+        agent: &str,
+        candidate: Secret,
+    ) -> Result<Secret, ClientTokenError> {
         validate_agent(agent)?;
         if let Some(token) = self.get(agent) {
             return Ok(token);
         }
-        let fresh = new_token();
-        let value = fresh.expose().to_owned();
+        let value = candidate.expose().to_owned();
         let mut issued = false;
         self.mutate(|file| {
             if file.clients.contains_key(agent) {
@@ -341,7 +350,7 @@ fn validate_agent(agent: &str) -> Result<(), ClientTokenError> {
     }
 }
 
-fn new_token() -> Secret {
+pub(crate) fn new_token() -> Secret {
     let bytes: [u8; TOKEN_BYTES] = rand::random();
     let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     Secret::new(format!("{TOKEN_PREFIX}{encoded}"))
