@@ -129,9 +129,11 @@ impl RelayError {
                     "signIn": "open the Coder Bridge tray menu, or run `coder-bridge login <deployment-url>`",
                 })),
             ),
-            RelayError::Interrupted { .. } => {
-                ErrorData::new(CALL_INTERRUPTED, self.to_string(), data(serde_json::json!({})))
-            }
+            RelayError::Interrupted { .. } => ErrorData::new(
+                CALL_INTERRUPTED,
+                self.to_string(),
+                data(serde_json::json!({})),
+            ),
             RelayError::Unavailable { .. } => ErrorData::new(
                 UPSTREAM_UNAVAILABLE,
                 self.to_string(),
@@ -389,7 +391,9 @@ impl Relay {
             .idempotent(|peer| {
                 let params = params.clone();
                 async move {
-                    peer.send_request(ClientRequest::GetPromptRequest(GetPromptRequest::new(params)))
+                    peer.send_request(ClientRequest::GetPromptRequest(GetPromptRequest::new(
+                        params,
+                    )))
                     .await
                 }
             })
@@ -572,9 +576,9 @@ impl Relay {
                 Failure::NotSent { reason, retry_now } => Judged::NotSent { reason, retry_now },
                 Failure::MaybeSent(reason) => Judged::MaybeSent(reason),
             },
-            ServiceError::UnexpectedResponse => Judged::Fail(RelayError::Protocol(
-                "a reply of the wrong type".into(),
-            )),
+            ServiceError::UnexpectedResponse => {
+                Judged::Fail(RelayError::Protocol("a reply of the wrong type".into()))
+            }
             other => Judged::MaybeSent(other.to_string()),
         };
         if conn.is_closed() {

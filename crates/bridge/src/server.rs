@@ -9,6 +9,7 @@
 pub mod daemon_file;
 pub mod guard;
 mod handler;
+pub mod stdio;
 pub mod summary;
 
 use std::{
@@ -25,7 +26,7 @@ use rmcp::transport::{
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-pub use daemon_file::DaemonInfo;
+pub use daemon_file::{DaemonInfo, probe_health};
 pub use guard::{AgentId, Allowed, CLIENT_UNAUTHORIZED};
 pub use handler::RelayServer;
 
@@ -158,7 +159,9 @@ impl DaemonBuilder {
 
     /// Binds 127.0.0.1:`port`, starts serving and connects upstream in the background.
     pub async fn start(self) -> Result<DaemonHandle, ServerError> {
-        let credentials = self.credentials.ok_or(ServerError::Missing("credentials"))?;
+        let credentials = self
+            .credentials
+            .ok_or(ServerError::Missing("credentials"))?;
         let tokens = self.tokens.ok_or(ServerError::Missing("client tokens"))?;
         let events = self.events.unwrap_or_else(events::channel);
 
@@ -198,12 +201,13 @@ impl DaemonBuilder {
             Arc::new(LocalSessionManager::default()),
             mcp_config,
         );
-        let mcp_routes = Router::new()
-            .nest_service("/mcp", mcp)
-            .layer(middleware::from_fn_with_state(
-                tokens,
-                guard::require_client_token,
-            ));
+        let mcp_routes =
+            Router::new()
+                .nest_service("/mcp", mcp)
+                .layer(middleware::from_fn_with_state(
+                    tokens,
+                    guard::require_client_token,
+                ));
         let mut app = Router::new()
             .route("/healthz", get(healthz))
             .with_state(relay.clone())
@@ -257,7 +261,9 @@ async fn forward_notices(relay: Relay, sessions: handler::Sessions, cancel: Canc
         let notice = match notice {
             Ok(n) => n,
             // Missed some: telling everyone both lists changed is always safe.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => UpstreamNotice::ToolsChanged,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                UpstreamNotice::ToolsChanged
+            }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         let peers = {

@@ -121,7 +121,11 @@ impl ClientHandler for UpstreamHandler {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let sink = self.shared.progress_map().get(&params.progress_token).cloned();
+        let sink = self
+            .shared
+            .progress_map()
+            .get(&params.progress_token)
+            .cloned();
         if let Some(sink) = sink {
             let mut forwarded = params;
             forwarded.progress_token = sink.token;

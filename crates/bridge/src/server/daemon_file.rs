@@ -66,6 +66,22 @@ impl DaemonInfo {
     }
 }
 
+/// Whether a Coder Bridge daemon answers `/healthz` on 127.0.0.1:`port`;
+/// returns its health document when it does.
+pub async fn probe_health(port: u16, timeout: std::time::Duration) -> Option<serde_json::Value> {
+    let client = reqwest::Client::builder().timeout(timeout).build().ok()?;
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let health: serde_json::Value = response.json().await.ok()?;
+    (health.get("status").and_then(|s| s.as_str()) == Some("ok")).then_some(health)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

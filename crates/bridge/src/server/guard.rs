@@ -79,7 +79,9 @@ pub async fn check_host_and_origin(
 ) -> Response {
     if !allowed.host_ok(request.headers()) {
         tracing::warn!("refused a request with an unexpected Host header");
-        return forbidden("unexpected Host header: Coder Bridge only answers on its loopback address");
+        return forbidden(
+            "unexpected Host header: Coder Bridge only answers on its loopback address",
+        );
     }
     if !allowed.origin_ok(request.headers()) {
         tracing::warn!("refused a request from a foreign Origin");
