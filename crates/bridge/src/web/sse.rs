@@ -44,18 +44,14 @@ fn live(
         async move { h.cancelled().await }
     };
     stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(event) => return Some((Ok(to_event(&event)), rx)),
-                Err(RecvError::Lagged(missed)) => {
-                    let event = Event::default()
-                        .event("resync")
-                        .data(serde_json::json!({ "missed": missed }).to_string());
-                    return Some((Ok(event), rx));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let event = match rx.recv().await {
+            Ok(event) => to_event(&event),
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("resync")
+                .data(serde_json::json!({ "missed": missed }).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     })
     .take_until(Box::pin(stop))
 }
