@@ -5,3 +5,4 @@ mod faults;
 mod mcp;
 mod oauth;
 mod registration;
+mod tokens;
