@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use oauth2::{ClientId, ClientSecret, RevocationUrl, StandardRevocableToken};
 use reqwest::StatusCode;
 use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::http::{OAuthHttp, SESSION_TOKEN_HEADER, sensitive_header};
+use super::http::{SESSION_TOKEN_HEADER, sensitive_header};
 use super::state::keys;
 use super::store::{SecretStore, blocking};
 use super::{Account, AuthError, AuthManager, SessionKind, User, normalize_deployment};
@@ -231,41 +230,35 @@ impl AuthManager {
                 Some("the deployment offers no revocation endpoint".into()),
             );
         };
-        let mut client = oauth2::basic::BasicClient::new(ClientId::new(client_id.clone()))
-            .set_revocation_url(RevocationUrl::from_url(endpoint.clone()));
-        let has_secret = client_secret.is_some();
-        if let Some(secret) = client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
-        }
-        let http = OAuthHttp(self.http().clone());
+        // RFC 7009 by hand: the oauth2 crate refuses plain-http revocation
+        // endpoints, and self-hosted Coder on http (lab, LAN) is real.
         let mut revoked_any = false;
-        for (i, token) in tokens.into_iter().enumerate() {
+        for (token, hint) in tokens.into_iter().zip(["refresh_token", "access_token"]) {
             let Some(token) = token else { continue };
-            let revocable = if i == 0 {
-                StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
-                    token.expose().to_string(),
-                ))
-            } else {
-                StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
-                    token.expose().to_string(),
-                ))
-            };
-            let request = match client.revoke_token(revocable) {
-                Ok(r) => r,
-                Err(e) => return (revoked_any, Some(e.to_string())),
-            };
-            // Coder reads `client_id` from the form even when the client
-            // authenticates with Basic; the crate only adds it without a secret.
-            let request = if has_secret {
-                request.add_extra_param("client_id", client_id.clone())
-            } else {
-                request
-            };
-            match request.request_async(&http).await {
-                Ok(()) => revoked_any = true,
+            let mut request = self.http().post(endpoint.clone());
+            if let Some(secret) = &client_secret {
+                request = request.basic_auth(client_id, Some(secret.expose()));
+            }
+            // Coder reads `client_id` from the form whatever the client
+            // authentication.
+            let form = [
+                ("token", token.expose()),
+                ("token_type_hint", hint),
+                ("client_id", client_id.as_str()),
+            ];
+            match request.form(&form).send().await {
+                Ok(r) if r.status().is_success() => revoked_any = true,
+                Ok(r) => {
+                    return (
+                        revoked_any,
+                        Some(format!("{endpoint} answered {}", r.status())),
+                    );
+                }
                 Err(e) => {
-                    let e = super::http::token_error(endpoint.as_str(), e);
-                    return (revoked_any, Some(e.to_string()));
+                    return (
+                        revoked_any,
+                        Some(AuthError::unreachable(endpoint, &e).to_string()),
+                    );
                 }
             }
         }

@@ -13,7 +13,6 @@ use oauth2::{
     AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse,
 };
 use tokio::sync::oneshot;
-use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
 use super::discovery::{Discovery, discover};
@@ -27,7 +26,7 @@ use crate::secret::Secret;
 mod callback;
 mod client;
 
-use callback::{Callback, loopback_redirect, serve_callback};
+use callback::{Callback, CallbackServer, loopback_redirect, serve_callback};
 use client::{forget_registration, oauth_client, resolve_client};
 
 /// A client a Coder admin created for Coder Bridge.
@@ -74,7 +73,7 @@ pub struct SignIn {
     store: SecretStore,
     callback: oneshot::Receiver<Callback>,
     timeout: Duration,
-    _listener: DropGuard,
+    listener: CallbackServer,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -124,13 +123,7 @@ impl SignIn {
             .url();
 
         let (tx, rx) = oneshot::channel();
-        let cancel = CancellationToken::new();
-        serve_callback(
-            listener,
-            Secret::new(state.secret().clone()),
-            tx,
-            cancel.clone(),
-        );
+        let listener = serve_callback(listener, Secret::new(state.secret().clone()), tx);
         tracing::info!(deployment = %deployment, client_id = %registration.client_id, redirect_uri = %redirect_uri, "waiting for the browser sign-in");
         Ok(Self {
             manager: manager.clone(),
@@ -143,7 +136,7 @@ impl SignIn {
             store,
             callback: rx,
             timeout: options.timeout,
-            _listener: cancel.drop_guard(),
+            listener,
         })
     }
 
@@ -163,7 +156,10 @@ impl SignIn {
 
     /// Waits for the callback, exchanges the code and stores the session.
     pub async fn finish(self) -> Result<Account, AuthError> {
-        let callback = match tokio::time::timeout(self.timeout, self.callback).await {
+        let waited = tokio::time::timeout(self.timeout, self.callback).await;
+        // One answer is all we take: release the port before anything else.
+        self.listener.stop().await;
+        let callback = match waited {
             Err(_) => {
                 return Err(AuthError::TimedOut {
                     after: self.timeout,

@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::response::Html;
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -61,12 +63,41 @@ struct CallbackState {
     tx: Mutex<Option<oneshot::Sender<Callback>>>,
 }
 
+/// The running listener. Dropping it stops it; [`CallbackServer::stop`]
+/// also waits until the port is released, so an immediate next sign-in can
+/// bind the same (registered) port again.
+#[derive(Debug)]
+pub(super) struct CallbackServer {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl CallbackServer {
+    pub(super) async fn stop(mut self) {
+        self.cancel.cancel();
+        // Idle keep-alive connections are closed by the graceful shutdown;
+        // a browser holding a request open does not get to delay us long.
+        if tokio::time::timeout(Duration::from_secs(3), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for CallbackServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 pub(super) fn serve_callback(
     listener: TcpListener,
     expected_state: Secret,
     tx: oneshot::Sender<Callback>,
-    cancel: CancellationToken,
-) {
+) -> CallbackServer {
+    let cancel = CancellationToken::new();
     let state = Arc::new(CallbackState {
         expected_state,
         tx: Mutex::new(Some(tx)),
@@ -74,14 +105,16 @@ pub(super) fn serve_callback(
     let app = axum::Router::new()
         .route(CALLBACK_PATH, axum::routing::get(callback))
         .with_state(state);
-    tokio::spawn(async move {
+    let shutdown = cancel.clone().cancelled_owned();
+    let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(cancel.cancelled_owned())
+            .with_graceful_shutdown(shutdown)
             .await;
         if let Err(e) = served {
             tracing::warn!(error = %e, "sign-in callback listener failed");
         }
     });
+    CallbackServer { cancel, task }
 }
 
 async fn callback(
