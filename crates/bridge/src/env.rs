@@ -9,6 +9,9 @@
 pub const BROWSER: &str = "BROWSER";
 /// `tracing` filter for logs, e.g. `coder_bridge=debug,bridge=debug`.
 pub const LOG: &str = "CODER_BRIDGE_LOG";
+/// `tracing` filter for the standalone `coder-sim` binary (default `info`).
+/// That crate cannot depend on this one, so it spells the name itself.
+pub const SIM_LOG: &str = "CODER_SIM_LOG";
 /// Overrides the local port of `coder-bridge serve` (default [`crate::paths::DEFAULT_PORT`]).
 pub const PORT: &str = "CODER_BRIDGE_PORT";
 /// `file` forces the 0600 file secret store; `keyring` forces the OS keychain.

@@ -54,6 +54,9 @@ struct Args {
     demo_redirect_uri: String,
 }
 
+/// Log filter variable; also documented as `bridge::env::SIM_LOG`.
+const LOG_ENV: &str = "CODER_SIM_LOG";
+
 const DEMO_CLIENT_ID: &str = "6f1c1f3e-5d7a-4c39-9a51-0c0de0000001";
 const DEMO_CLIENT_SECRET: &str = "coder_demo0app01_CoderSimDemoAppSecret0000000000000000001";
 
@@ -61,7 +64,7 @@ const DEMO_CLIENT_SECRET: &str = "coder_demo0app01_CoderSimDemoAppSecret00000000
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
+            tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)

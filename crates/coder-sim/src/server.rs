@@ -70,8 +70,12 @@ async fn handle(
             }
         }
     }
+    // Path only: the query may carry `coder_session_token`.
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response: Result<Response, Infallible> = router.oneshot(request.map(Body::new)).await;
-    Ok(response.unwrap_or_else(|never| match never {}))
+    let response = response.unwrap_or_else(|never| match never {});
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    Ok(response)
 }
 
 /// Accepts connections until `ct` is cancelled, then closes every open one.
