@@ -48,7 +48,7 @@ impl Allowed {
             return false;
         };
         let host = host.trim().to_ascii_lowercase();
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     fn origin_ok(&self, headers: &HeaderMap) -> bool {
@@ -57,7 +57,7 @@ impl Allowed {
             None => true,
             Some(origin) => origin.to_str().is_ok_and(|o| {
                 let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
-                self.origins.iter().any(|allowed| *allowed == o)
+                self.origins.contains(&o)
             }),
         }
     }
