@@ -368,7 +368,7 @@ fn warnings(ask: &Ask) -> Vec<String> {
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         plural(secs / 60, "minute")
     } else if secs >= 1 {
         plural(secs, "second")
