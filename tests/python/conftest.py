@@ -8,6 +8,7 @@ scripts/test), where it fails them: the full run must not pass by skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -232,3 +233,51 @@ def node() -> str:
             pytest.fail("no Node.js: run `npm ci`")
         pytest.skip("no Node.js: run `npm ci`")
     return found
+
+
+@dataclass
+class Daemon:
+    """A running daemon (`coder-bridge demo`) and the home it lives in."""
+
+    mcp_url: str
+    ui_url: str
+    sim_url: str
+    home: Path
+    env: dict[str, str]
+    proc: Proc
+
+    @property
+    def port(self) -> int:
+        return int(self.mcp_url.split(":")[2].split("/")[0])
+
+    def client_token(self, agent: str) -> str:
+        """The local bearer token the daemon issued for `agent`."""
+        path = Path(self.env["XDG_CONFIG_HOME"]) / "coder-bridge" / "client-tokens.json"
+        return json.loads(path.read_text())["clients"][agent]["token"]
+
+
+# How long a state-changing call waits for consent in these tests: short, so
+# the "nobody answered" path is tested without a two-minute wait.
+CONSENT_TIMEOUT_SECONDS = 3
+
+
+@pytest.fixture
+def demo(home: Path) -> Iterator[Daemon]:
+    """`coder-bridge demo --port 0`: the simulator and the daemon, signed in,
+    in a scratch HOME (client tokens issued for every agent)."""
+    exe = binary("coder-bridge")
+    env = isolated_env(home)
+    env["CODER_BRIDGE_CONSENT_TIMEOUT"] = str(CONSENT_TIMEOUT_SECONDS)
+    proc = spawn("coder-bridge-demo", [str(exe), "demo", "--port", "0"], env, home)
+    try:
+        values = proc.read_values({"CODER_BRIDGE_URL", "CODER_SIM_URL", "CODER_BRIDGE_UI"})
+        yield Daemon(
+            mcp_url=values["CODER_BRIDGE_URL"],
+            ui_url=values["CODER_BRIDGE_UI"],
+            sim_url=values["CODER_SIM_URL"],
+            home=home,
+            env=env,
+            proc=proc,
+        )
+    finally:
+        proc.stop()

@@ -8,31 +8,13 @@ relay is tested against a faithful upstream.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import httpx
 import pytest
+from helpers import over_http, run, text_of
 from mcp import Client
-from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
-
-# Whole conversation budget for one client session.
-SESSION_TIMEOUT = 30.0
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, SESSION_TIMEOUT))
-
-
-def text_of(result: Any) -> str:
-    return "".join(block.text for block in result.content if block.type == "text")
-
-
-async def converse(url: str, headers: dict[str, str], steps: Any) -> Any:
-    async with create_mcp_http_client(headers=headers) as http:
-        async with Client(streamable_http_client(url, http_client=http)) as client:
-            return await steps(client)
 
 
 @pytest.mark.parametrize("era", ["stateless", "sessions"])
@@ -45,7 +27,7 @@ def test_sdk_lists_and_calls_tools_with_a_session_token(start_coder_sim, era: st
         workspaces = await client.call_tool("coder_list_workspaces", {})
         return {"tools": tools.tools, "user": user, "workspaces": workspaces}
 
-    got = run(converse(sim.mcp_url, {"Coder-Session-Token": sim.session_token}, steps))
+    got = run(over_http(sim.mcp_url, {"Coder-Session-Token": sim.session_token}, steps))
 
     tools = {tool.name: tool for tool in got["tools"]}
     for name in (
@@ -77,7 +59,7 @@ def test_sdk_with_bearer_token_changes_state_that_a_later_session_sees(start_cod
         assert not listed.is_error, text_of(listed)
         return json.loads(text_of(listed))
 
-    workspaces = run(converse(sim.mcp_url, headers, list_workspaces))
+    workspaces = run(over_http(sim.mcp_url, headers, list_workspaces))
     running = [w for w in workspaces if w["latest_build"]["transition"] == "start"]
     assert running, f"the seeded deployment has a running workspace: {workspaces}"
     workspace_id = running[0]["id"]
@@ -87,13 +69,13 @@ def test_sdk_with_bearer_token_changes_state_that_a_later_session_sees(start_cod
             "coder_create_workspace_build", {"workspace_id": workspace_id, "transition": "stop"}
         )
 
-    stopped = run(converse(sim.mcp_url, headers, stop))
+    stopped = run(over_http(sim.mcp_url, headers, stop))
     assert not stopped.is_error, text_of(stopped)
 
     async def get(client: Client) -> Any:
         return await client.call_tool("coder_get_workspace", {"workspace_id": workspace_id})
 
-    after = run(converse(sim.mcp_url, headers, get))
+    after = run(over_http(sim.mcp_url, headers, get))
     assert not after.is_error, text_of(after)
     build = json.loads(text_of(after))["latest_build"]
     assert build["transition"] == "stop"
@@ -106,7 +88,7 @@ def test_bad_arguments_are_a_tool_error_with_the_expected_schema(start_coder_sim
     async def steps(client: Client) -> Any:
         return await client.call_tool("coder_get_workspace", {"no_such_argument": 1})
 
-    result = run(converse(sim.mcp_url, {"Coder-Session-Token": sim.session_token}, steps))
+    result = run(over_http(sim.mcp_url, {"Coder-Session-Token": sim.session_token}, steps))
     assert result.is_error
     body = json.loads(text_of(result))
     assert "error" in body and "expectedSchema" in body
