@@ -1,8 +1,45 @@
+//! `coder-bridge unconfigure <agent>`: remove only our entry from the agent's
+//! config and revoke its client token.
+
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context as _;
+use bridge::clients::{self, EntryState};
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`coder-bridge unconfigure` is being built")
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The agent: claude-desktop, cursor, vscode, windsurf, claude-code or zed
+    pub agent: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tokio::task::spawn_blocking(move || run_blocking(&args))
+        .await
+        .context("the unconfigure task failed")?
+}
+
+fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
+    let agent = clients::agent(&args.agent)?;
+    // The port only shapes the entry we would write; removal ignores it.
+    let ctx = super::configure::context(bridge::paths::DEFAULT_PORT)?;
+    let removed = clients::remove(agent.id, &ctx)?;
+    let name = agent.display_name;
+    let path = removed.path.display();
+    if removed.removed {
+        println!("{name}: removed the coder entry from {path}");
+    } else {
+        println!("{name}: no coder-bridge entry in {path}");
+    }
+    if let Ok(status) = clients::status(agent.id, &ctx)
+        && status.entry == EntryState::Foreign
+    {
+        println!(
+            "  an entry named \"{}\" written by another tool was left in place",
+            clients::ENTRY_NAME
+        );
+    }
+    if removed.revoked {
+        println!("{name}: revoked its client token");
+    }
+    Ok(ExitCode::SUCCESS)
 }
