@@ -1,0 +1,297 @@
+//! `coder-bridge configure / unconfigure / agents` as a user runs them: the
+//! real binary in a temp HOME (with a space and non-ASCII in its path), with
+//! XDG folders and PATH pointed inside it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_coder-bridge");
+
+struct Home {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+}
+
+impl Home {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = tmp.path().join("home ñ space");
+        fs::create_dir_all(home.join("bin")).expect("home");
+        Self { _tmp: tmp, home }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.home.join(".config")
+    }
+
+    fn cursor(&self) -> PathBuf {
+        self.home.join(".cursor/mcp.json")
+    }
+
+    fn tokens(&self) -> Value {
+        let path = self.config().join("coder-bridge/client-tokens.json");
+        match fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).expect("token file is JSON"),
+            Err(_) => Value::Null,
+        }
+    }
+
+    fn token(&self, agent: &str) -> Option<String> {
+        self.tokens()["clients"][agent]["token"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Runs the binary; kills it if it takes longer than a few seconds.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.config())
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("PATH", self.home.join("bin"))
+            .env("CODER_BRIDGE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn coder-bridge");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("coder-bridge {args:?} did not finish in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("output")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "coder-bridge {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    fn agents(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["agents", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.ok(&args);
+        serde_json::from_str::<Vec<Value>>(&out).expect("agents --json is a JSON array")
+    }
+
+    fn agent(&self, name: &str, extra: &[&str]) -> Value {
+        self.agents(extra)
+            .into_iter()
+            .find(|a| a["agent"] == name)
+            .expect("agent listed")
+    }
+}
+
+fn json(path: &Path) -> Value {
+    let text = fs::read_to_string(path).expect("read config");
+    jsonc_value(&text)
+}
+
+fn jsonc_value(text: &str) -> Value {
+    // Agent files may hold comments; strip `//` lines for this simple check.
+    let cleaned: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::from_str(&cleaned).expect("valid JSON")
+}
+
+#[test]
+fn configure_cursor_writes_its_own_token_and_is_idempotent() {
+    let h = Home::new();
+    let out = h.ok(&["configure", "cursor"]);
+    assert!(out.contains("Cursor: created"), "{out}");
+    let token = h.token("cursor").expect("cursor got a client token");
+    assert!(token.starts_with("cbt_"));
+    let entry = &json(&h.cursor())["mcpServers"]["coder"];
+    assert_eq!(entry["type"], "http");
+    assert_eq!(entry["url"], "http://127.0.0.1:7331/mcp");
+    assert_eq!(entry["headers"]["Authorization"], format!("Bearer {token}"));
+    assert!(!out.contains(&token), "the token was printed");
+
+    let before = fs::read(h.cursor()).expect("read");
+    let again = h.ok(&["configure", "cursor"]);
+    assert!(
+        again.contains("already configured and up to date"),
+        "{again}"
+    );
+    assert_eq!(fs::read(h.cursor()).expect("read"), before);
+    assert_eq!(h.token("cursor").as_deref(), Some(token.as_str()));
+
+    let status = h.agent("cursor", &[]);
+    assert_eq!(status["configured"], true);
+    assert_eq!(status["up_to_date"], true);
+    assert_eq!(status["installed"], true);
+}
+
+#[test]
+fn dry_run_prints_a_diff_and_writes_nothing() {
+    let h = Home::new();
+    let out = h.ok(&["configure", "cursor", "--dry-run"]);
+    assert!(
+        out.contains("+++ ") && out.contains("+      \"url\": \"http://127.0.0.1:7331/mcp\","),
+        "{out}"
+    );
+    assert!(out.contains("Dry run: nothing was written."), "{out}");
+    assert!(!h.cursor().exists());
+    assert!(!h.home.join(".cursor").exists());
+    assert_eq!(h.token("cursor"), None);
+}
+
+#[test]
+fn port_change_and_revoked_token_are_drift_that_configure_repairs() {
+    let h = Home::new();
+    h.ok(&["configure", "cursor"]);
+    let moved = h.agent("cursor", &["--port", "7400"]);
+    assert_eq!(moved["up_to_date"], false);
+    assert_eq!(moved["drift"][0]["kind"], "url_changed");
+
+    let dry = h.ok(&["configure", "cursor", "--port", "7400", "--dry-run"]);
+    assert!(
+        dry.contains("-      \"url\": \"http://127.0.0.1:7331/mcp\","),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("+      \"url\": \"http://127.0.0.1:7400/mcp\","),
+        "{dry}"
+    );
+    h.ok(&["configure", "cursor", "--port", "7400"]);
+    assert_eq!(
+        json(&h.cursor())["mcpServers"]["coder"]["url"],
+        "http://127.0.0.1:7400/mcp"
+    );
+    assert_eq!(h.agent("cursor", &["--port", "7400"])["up_to_date"], true);
+
+    // Revoke behind the CLI's back (as `unconfigure` from another tool would).
+    let old = h.token("cursor").expect("token");
+    let store = h.config().join("coder-bridge/client-tokens.json");
+    fs::write(&store, r#"{"version": 1, "clients": {}}"#).expect("revoke");
+    let revoked = h.agent("cursor", &["--port", "7400"]);
+    assert_eq!(revoked["up_to_date"], false);
+    assert_eq!(revoked["drift"][0]["kind"], "token_revoked");
+    h.ok(&["configure", "cursor", "--port", "7400"]);
+    let new = h.token("cursor").expect("new token");
+    assert_ne!(new, old);
+    assert_eq!(
+        json(&h.cursor())["mcpServers"]["coder"]["headers"]["Authorization"],
+        format!("Bearer {new}")
+    );
+}
+
+#[test]
+fn unconfigure_removes_only_our_entry_and_revokes_the_token() {
+    let h = Home::new();
+    let original = "{\n  // my servers\n  \"mcpServers\": {\n    \"linear\": {\"url\": \"https://mcp.linear.app/sse\"},\n  },\n  \"other\": 1,\n}\n";
+    fs::create_dir_all(h.cursor().parent().expect("dir")).expect("mkdir");
+    fs::write(h.cursor(), original).expect("seed");
+    h.ok(&["configure", "cursor"]);
+    let configured = fs::read_to_string(h.cursor()).expect("read");
+    assert!(configured.contains("// my servers") && configured.contains("\"linear\""));
+    let backup = h.home.join(".cursor/mcp.json.coder-bridge.bak");
+    assert_eq!(fs::read_to_string(&backup).expect("backup"), original);
+
+    let out = h.ok(&["unconfigure", "cursor"]);
+    assert!(out.contains("removed the coder entry"), "{out}");
+    assert!(out.contains("revoked its client token"), "{out}");
+    assert_eq!(fs::read_to_string(h.cursor()).expect("read"), original);
+    assert_eq!(h.token("cursor"), None);
+    assert_eq!(h.agent("cursor", &[])["configured"], false);
+
+    let again = h.ok(&["unconfigure", "cursor"]);
+    assert!(again.contains("no coder-bridge entry"), "{again}");
+}
+
+#[test]
+fn claude_desktop_gets_a_private_stdio_entry_with_this_binary() {
+    let h = Home::new();
+    h.ok(&["configure", "claude-desktop"]);
+    let path = h.config().join("Claude/claude_desktop_config.json");
+    let entry = &json(&path)["mcpServers"]["coder"];
+    let bin = fs::canonicalize(BIN).expect("canonical binary");
+    assert_eq!(entry["command"], bin.to_string_lossy().as_ref());
+    assert_eq!(
+        entry["args"],
+        serde_json::json!(["stdio", "--agent", "claude-desktop"])
+    );
+    assert!(entry.get("url").is_none());
+    // The shim presents this agent's token to the daemon.
+    assert!(h.token("claude-desktop").is_some());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[test]
+fn all_configures_installed_agents_only() {
+    let h = Home::new();
+    fs::create_dir_all(h.home.join(".cursor")).expect("cursor dir");
+    fs::create_dir_all(h.config().join("zed")).expect("zed dir");
+    let out = h.ok(&["configure", "--all"]);
+    assert!(
+        out.contains("Cursor: created") && out.contains("Zed: created"),
+        "{out}"
+    );
+    assert!(!h.home.join(".claude.json").exists());
+    assert!(!h.config().join("Code").exists());
+    let rows = h.agents(&[]);
+    assert_eq!(rows.len(), 6);
+    let configured: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["configured"] == true)
+        .map(|r| r["agent"].as_str().expect("name"))
+        .collect();
+    assert_eq!(configured, ["cursor", "zed"]);
+}
+
+#[test]
+fn unknown_agents_and_unparsable_files_fail_clearly() {
+    let h = Home::new();
+    let out = h.run(&["configure", "cursr"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for name in [
+        "claude-desktop",
+        "cursor",
+        "vscode",
+        "windsurf",
+        "claude-code",
+        "zed",
+    ] {
+        assert!(err.contains(name), "{err}");
+    }
+    assert!(!h.run(&["unconfigure", "cursr"]).status.success());
+
+    let broken = "{\n  \"mcpServers\": {\n    \"a\": {\"url\": \"x\"}\n    \"b\": {}\n  }\n}\n";
+    fs::create_dir_all(h.cursor().parent().expect("dir")).expect("mkdir");
+    fs::write(h.cursor(), broken).expect("seed");
+    let out = h.run(&["configure", "cursor"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3, column 22"), "{err}");
+    assert_eq!(fs::read_to_string(h.cursor()).expect("read"), broken);
+    assert!(!h.home.join(".cursor/mcp.json.coder-bridge.bak").exists());
+
+    // `agents` still lists everyone, with the error on the broken one.
+    let row = h.agent("cursor", &[]);
+    assert_eq!(row["error"]["code"], "clients.parse");
+}

@@ -1,0 +1,233 @@
+//! The real binary: `demo`/`serve` in a temp HOME, and the stdio shim an
+//! agent launches, spoken to by a real rmcp client over its stdin/stdout.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use rmcp::{
+    RoleClient, ServiceError, ServiceExt,
+    model::{CallToolRequestParams, ClientConfig},
+    service::RunningService,
+    transport::TokioChildProcess,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coder-bridge");
+
+fn bounded_secs() -> Duration {
+    Duration::from_secs(30)
+}
+
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(bounded_secs(), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// A temp HOME with XDG folders and the file secret store: nothing of the
+/// real user is read or written.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp home"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn apply_std(&self, cmd: &mut Command) {
+        for (k, v) in self.vars() {
+            cmd.env(k, v);
+        }
+    }
+
+    fn apply_tokio(&self, cmd: &mut tokio::process::Command) {
+        for (k, v) in self.vars() {
+            cmd.env(k, v);
+        }
+    }
+
+    fn vars(&self) -> Vec<(&'static str, std::path::PathBuf)> {
+        let p = self.path();
+        vec![
+            ("HOME", p.to_path_buf()),
+            ("XDG_CONFIG_HOME", p.join("config")),
+            ("XDG_DATA_HOME", p.join("data")),
+            ("XDG_STATE_HOME", p.join("state")),
+            ("XDG_RUNTIME_DIR", p.join("run")),
+            ("CODER_BRIDGE_SECRET_STORE", "file".into()),
+        ]
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.path().join("config").join("coder-bridge")
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Kills (and reaps) a process this test started when dropped.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `coder-bridge demo` and waits for its `CODER_BRIDGE_URL=` line.
+fn start_demo(home: &Home, port: u16) -> (Reaper, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["demo", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    home.apply_std(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let reaper = Reaper(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("CODER_BRIDGE_URL=") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(bounded_secs())
+        .expect("demo prints CODER_BRIDGE_URL");
+    (reaper, url)
+}
+
+async fn shim(home: &Home, port: u16) -> RunningService<RoleClient, ClientConfig> {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args([
+        "stdio",
+        "--agent",
+        "claude-desktop",
+        "--port",
+        &port.to_string(),
+    ]);
+    home.apply_tokio(&mut cmd);
+    let (transport, _stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the shim");
+    bounded("shim initialize", ClientConfig::default().serve(transport))
+        .await
+        .expect("the shim speaks MCP on stdio")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_shim_lists_and_calls_tools_through_the_daemon() {
+    let home = Home::new();
+    let port = free_port();
+    let (_demo, url) = start_demo(&home, port);
+    assert_eq!(url, format!("http://127.0.0.1:{port}/mcp"));
+
+    let client = shim(&home, port).await;
+    let tools = bounded("list", client.list_all_tools())
+        .await
+        .expect("tools/list through the shim");
+    assert!(
+        tools
+            .iter()
+            .any(|t| t.name == "coder_get_authenticated_user")
+    );
+    let result = bounded(
+        "call",
+        client.call_tool(CallToolRequestParams::new("coder_get_authenticated_user")),
+    )
+    .await
+    .expect("tools/call through the shim");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let text = serde_json::to_string(&result.content).expect("json");
+    assert!(text.contains("demo"), "{text}");
+    bounded("close", client.cancel()).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_shims_start_one_daemon_and_relay_its_sign_in_error() {
+    let home = Home::new();
+    let port = free_port();
+    // Client tokens exist (as after `coder-bridge configure claude-desktop`).
+    let tokens = bridge::client_tokens::ClientTokens::open(
+        home.config().join(bridge::client_tokens::FILE_NAME),
+    )
+    .expect("tokens");
+    tokens.issue("claude-desktop").expect("issue");
+
+    let (a, b) = tokio::join!(shim(&home, port), shim(&home, port));
+    let info = bridge::server::DaemonInfo::read(&home.config().join("daemon.json"))
+        .expect("the started daemon wrote daemon.json");
+    assert_eq!(info.port, port);
+
+    // Nobody signed in: a clear JSON-RPC error, not an HTTP 401.
+    for client in [&a, &b] {
+        let err = bounded("list", client.list_all_tools())
+            .await
+            .expect_err("signed out");
+        let ServiceError::McpError(e) = err else {
+            panic!("expected a JSON-RPC error, got {err:?}");
+        };
+        assert_eq!(e.code, bridge::relay::SIGN_IN_REQUIRED);
+        assert!(e.message.contains("coder-bridge login"), "{}", e.message);
+    }
+    let log = std::fs::read_to_string(home.path().join("data/coder-bridge/daemon.log"))
+        .expect("daemon log");
+    assert_eq!(
+        log.matches("CODER_BRIDGE_URL=").count(),
+        1,
+        "one daemon: {log}"
+    );
+
+    bounded("close a", a.cancel()).await.ok();
+    bounded("close b", b.cancel()).await.ok();
+    // Stop the daemon the shims started (by its pid, nothing broader).
+    let _ = Command::new("kill").arg(info.pid.to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while home.config().join("daemon.json").exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !home.config().join("daemon.json").exists(),
+        "SIGTERM shuts the daemon down and removes daemon.json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_taken_port_with_a_clear_message() {
+    let home = Home::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--port", &port.to_string()])
+        .stdin(Stdio::null());
+    home.apply_std(&mut cmd);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("port {port}")), "{stderr}");
+    assert!(
+        stderr.contains("--port") && stderr.contains("CODER_BRIDGE_PORT"),
+        "{stderr}"
+    );
+    drop(taken);
+}
