@@ -711,3 +711,64 @@ fn result_kind(result: &ServerResult) -> String {
         })
         .unwrap_or_else(|| "an unknown result".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthError;
+
+    #[test]
+    fn sign_in_required_is_a_stable_json_rpc_error_with_the_fix() {
+        let auth = AuthError::SignedOut;
+        let e = RelayError::SignInRequired {
+            auth_code: auth.code(),
+            message: auth.to_string(),
+        };
+        let data = e.to_error_data();
+        assert_eq!(data.code, SIGN_IN_REQUIRED);
+        assert!(
+            data.message.contains("coder-bridge login"),
+            "{}",
+            data.message
+        );
+        let extra = data.data.expect("data");
+        assert_eq!(extra["code"], "sign_in_required");
+        assert_eq!(extra["auth"], "signed_out");
+    }
+
+    #[test]
+    fn each_failure_has_its_own_code() {
+        let cases = [
+            (
+                RelayError::Interrupted { reason: "x".into() },
+                CALL_INTERRUPTED,
+                "call_interrupted",
+            ),
+            (
+                RelayError::Unavailable { reason: "x".into() },
+                UPSTREAM_UNAVAILABLE,
+                "upstream_unavailable",
+            ),
+            (
+                RelayError::Forbidden { detail: "x".into() },
+                UPSTREAM_FORBIDDEN,
+                "upstream_forbidden",
+            ),
+        ];
+        for (error, code, name) in cases {
+            assert_eq!(error.code(), name);
+            assert_eq!(error.to_error_data().code, code);
+        }
+        assert!(
+            RelayError::Interrupted { reason: "x".into() }
+                .to_string()
+                .contains("may or may not have run")
+        );
+        // Upstream errors pass through untouched.
+        let upstream = ErrorData::invalid_params("bad", None);
+        assert_eq!(
+            RelayError::Upstream(upstream.clone()).to_error_data(),
+            upstream
+        );
+    }
+}
