@@ -239,8 +239,19 @@ impl Credentials for AuthManager {
             return Err(self.expired_error(&loaded.account));
         };
         if super::refresh::needs_refresh(&loaded.account, OffsetDateTime::now_utc()) {
-            let rejected = session.access_token;
-            return self.refresh_locked(&mut cache, &rejected).await;
+            let rejected = session.access_token.clone();
+            return match self.refresh_locked(&mut cache, &rejected).await {
+                // Renewing early failed for a passing reason (network, 5xx):
+                // the token still works until it expires, so use it.
+                Err(e)
+                    if !e.needs_sign_in()
+                        && session.expires_at.is_none_or(|t| t > SystemTime::now()) =>
+                {
+                    tracing::warn!(error = %e, "could not renew the token ahead of expiry; using it until it expires");
+                    Ok(session)
+                }
+                other => other,
+            };
         }
         Ok(session)
     }

@@ -142,13 +142,15 @@ impl AuthManager {
             secret_store: store.backend(),
             session_expired: false,
         };
-        let _lock = self.state().lock().await?;
+        let lock = self.state().lock().await?;
         let previous = self.state().read_account()?;
         let (store, state, written) = (store.clone(), self.state().clone(), account.clone());
         let (access, refresh) = (session.access, session.refresh);
         blocking(move || {
-            // Signing in somewhere else: the old deployment's tokens go.
-            if let Some(old) = previous.filter(|p| p.deployment != written.deployment) {
+            // Signed in elsewhere, or with the other store: the old tokens go.
+            if let Some(old) = previous.filter(|p| {
+                p.deployment != written.deployment || p.secret_store != written.secret_store
+            }) {
                 let old_store = SecretStore::new(old.secret_store, &state.dir);
                 old_store.delete(&keys::access_token(&old.deployment))?;
                 old_store.delete(&keys::refresh_token(&old.deployment))?;
@@ -161,6 +163,9 @@ impl AuthManager {
             state.write_account(&written)
         })
         .await?;
+        // Never wait for the cache gate while holding the file lock: a
+        // refresh holds the gate and waits for the file lock.
+        drop(lock);
         self.forget_cache().await;
         tracing::info!(deployment = %account.deployment, user = %account.user.username, kind = ?account.kind, store = ?account.secret_store, "signed in");
         Ok(account)
@@ -170,8 +175,9 @@ impl AuthManager {
     /// local tokens and account. Idempotent. A pasted session token is not
     /// revoked: it may be the user's own CLI session, which we did not create.
     pub async fn logout(&self) -> Result<LogoutReport, AuthError> {
-        let _lock = self.state().lock().await?;
+        let lock = self.state().lock().await?;
         let Some(account) = self.state().read_account()? else {
+            drop(lock);
             self.forget_cache().await;
             return Ok(LogoutReport {
                 deployment: None,
@@ -208,6 +214,7 @@ impl AuthManager {
             state.remove_account()
         })
         .await?;
+        drop(lock);
         self.forget_cache().await;
         tracing::info!(deployment = %account.deployment, revoked, "signed out");
         Ok(LogoutReport {

@@ -1,0 +1,207 @@
+//! `coder-bridge login` / `status` / `logout` as a user runs them: the real
+//! binary, HOME and XDG dirs in a temp dir, secrets in the 0600 file, the
+//! simulated Coder in this process, and `$BROWSER` a script that follows the
+//! sign-in link with curl.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use coder_sim::{Sim, SimConfig};
+use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
+
+struct Home {
+    dir: TempDir,
+    /// A port nothing listens on, so `status` sees no daemon.
+    daemon_port: u16,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let browser = dir.path().join("browser.sh");
+        std::fs::write(&browser, "#!/bin/sh\nexec curl -sfL -o /dev/null \"$1\"\n")
+            .expect("script");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let daemon_port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        Self { dir, daemon_port }
+    }
+
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let root = self.dir.path();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_coder-bridge"));
+        cmd.args(args)
+            .env("HOME", root)
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env("CODER_BRIDGE_SECRET_STORE", "file")
+            .env("CODER_BRIDGE_PORT", self.daemon_port.to_string())
+            .env("BROWSER", root.join("browser.sh"))
+            .env_remove("CODER_BRIDGE_LOG")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn coder-bridge");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(input.as_bytes()).await.expect("write stdin");
+            drop(pipe);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("coder-bridge finished in time")
+            .expect("output");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn status_json(&self) -> (i32, serde_json::Value) {
+        let run = self.run(&["status", "--json"], None).await;
+        let value = serde_json::from_str(&run.stdout).expect("status --json prints JSON");
+        (run.code, value)
+    }
+}
+
+async fn sim(config: SimConfig) -> Sim {
+    Sim::start(config).await.expect("simulator starts")
+}
+
+#[tokio::test]
+async fn token_login_status_and_logout_exit_codes() {
+    let sim = sim(SimConfig::default()).await;
+    let home = Home::new();
+    let url = sim.url().to_string();
+
+    let (code, before) = home.status_json().await;
+    assert_eq!(code, 1, "signed out");
+    assert_eq!(before["signed_in"], false);
+    assert_eq!(before["daemon"]["running"], false);
+
+    let bad = home
+        .run(
+            &["login", &url, "--token"],
+            Some("nope0token-NotAValidSessionTok00\n"),
+        )
+        .await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("not accepted"), "{}", bad.stderr);
+
+    let token = sim.session_token();
+    let good = home
+        .run(&["login", &url, "--token"], Some(&format!("{token}\n")))
+        .await;
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert!(good.stdout.contains("Signed in"), "{}", good.stdout);
+    assert!(!good.stdout.contains(&token) && !good.stderr.contains(&token));
+
+    let (code, status) = home.status_json().await;
+    assert_eq!(code, 0);
+    assert_eq!(status["signed_in"], true);
+    assert_eq!(status["kind"], "session_token");
+    assert_eq!(status["secret_store"], "file");
+    assert_eq!(
+        status["user"]["username"],
+        sim.demo_user().username.as_str()
+    );
+    let text = home.run(&["status"], None).await;
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.contains("secrets:"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("daemon:      not running"),
+        "{}",
+        text.stdout
+    );
+
+    let out = home.run(&["logout"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(home.status_json().await.0, 1);
+    let again = home.run(&["logout"], None).await;
+    assert_eq!(again.code, 0, "logout is idempotent");
+}
+
+#[tokio::test]
+async fn browser_login_with_a_pre_registered_client() {
+    let sim = sim(SimConfig::default().auto_approve(true)).await;
+    let (client_id, secret) =
+        sim.register_app("Coder Bridge", &["http://127.0.0.1/callback"], true);
+    let secret = secret.expect("secret");
+    let home = Home::new();
+    let url = sim.url().to_string();
+    let run = home
+        .run(
+            &[
+                "login",
+                &url,
+                "--client-id",
+                &client_id,
+                "--client-secret",
+                &secret,
+                "--timeout",
+                "20",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("/oauth2/authorize?"),
+        "prints the URL: {}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("Signed in"), "{}", run.stdout);
+    assert!(
+        !run.stderr.contains(&secret),
+        "the client secret is never printed"
+    );
+    assert_eq!(sim.counters().token_grants, 1);
+
+    let (code, status) = home.status_json().await;
+    assert_eq!(code, 0);
+    assert_eq!(status["kind"], "oauth");
+    assert!(status["expires_at"].is_string());
+
+    // A second login reuses the stored client: no flags needed.
+    let again = home.run(&["login", &url, "--timeout", "20"], None).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+
+    let out = home.run(&["logout"], None).await;
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Revoked"), "{}", out.stdout);
+    assert!(sim.counters().revocations.iter().any(|r| r.revoked));
+    assert_eq!(home.status_json().await.0, 1);
+}
+
+#[tokio::test]
+async fn login_without_any_client_explains_what_to_enable() {
+    let sim = sim(SimConfig::default().auto_approve(true)).await;
+    let home = Home::new();
+    let run = home
+        .run(&["login", sim.url().as_str(), "--no-browser"], None)
+        .await;
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("--client-id"), "{}", run.stderr);
+    assert!(run.stderr.contains("--token"), "{}", run.stderr);
+    assert_eq!(home.status_json().await.0, 1);
+}
