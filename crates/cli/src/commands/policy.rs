@@ -1,8 +1,184 @@
+//! `coder-bridge policy`: show the tool policy, or change an override.
+//!
+//! With the daemon running this goes through its control API, which also
+//! knows the deployment's live tool list and tells the UI about the change.
+//! Without it, the policy file is read and written directly; the daemon reads
+//! it again when it changes.
+
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use bridge::policy::{Decision, Policy, builtin};
+use bridge::supervisor::{PolicyView, ToolPolicyView};
+use reqwest::Method;
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`coder-bridge policy` is being built")
+use super::consent::control::Control;
+
+/// The key the control API uses for an override that applies to every agent.
+const ALL_AGENTS: &str = "*";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the policy as JSON
+    #[arg(long)]
+    json: bool,
+    /// Show (or change) the policy for this agent (`cursor`, `claude-desktop`, ...)
+    #[arg(long, global = true)]
+    agent: Option<String>,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Override the decision for a tool: allow, ask or deny
+    Set { tool: String, decision: Decision },
+    /// Remove an override, returning the tool to its default
+    Clear { tool: String },
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let control = Control::find().await?;
+    let agent = args.agent.as_deref().filter(|a| *a != ALL_AGENTS);
+    let view = match args.action {
+        None => match &control {
+            Some(control) => control.get("/api/policy").await?,
+            None => local_view()?,
+        },
+        Some(Action::Set { ref tool, decision }) => {
+            let view = change(control.as_ref(), agent, tool, Some(decision)).await?;
+            let scope = agent.unwrap_or("every agent");
+            println!("{tool}: {decision} for {scope}");
+            view
+        }
+        Some(Action::Clear { ref tool }) => {
+            let view = change(control.as_ref(), agent, tool, None).await?;
+            let scope = agent.unwrap_or("every agent");
+            println!("{tool}: override for {scope} removed");
+            view
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else if args.action.is_none() {
+        print_view(&view, agent);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn change(
+    control: Option<&Control>,
+    agent: Option<&str>,
+    tool: &str,
+    decision: Option<Decision>,
+) -> anyhow::Result<PolicyView> {
+    if let Some(control) = control {
+        let body = serde_json::json!({ "tool": tool, "agent": agent, "decision": decision });
+        return control.send(Method::PUT, "/api/policy", &body).await;
+    }
+    let policy = Policy::open_default().context("cannot open the policy file")?;
+    match decision {
+        Some(d) => policy.set_override(agent, tool, d)?,
+        None => {
+            policy.clear_override(agent, tool)?;
+        }
+    }
+    local_view()
+}
+
+/// The policy as the daemon would show it, minus the deployment's live tool
+/// list: Coder's built-in table plus every overridden tool.
+fn local_view() -> anyhow::Result<PolicyView> {
+    let policy = Policy::open_default().context("cannot open the policy file")?;
+    let overrides = policy.overrides();
+    let mut tools: BTreeMap<String, BTreeMap<String, Decision>> = builtin::CODER_TOOLS
+        .iter()
+        .map(|t| (t.name.to_owned(), BTreeMap::new()))
+        .collect();
+    for (tool, d) in &overrides.tools {
+        tools
+            .entry(tool.clone())
+            .or_default()
+            .insert(ALL_AGENTS.to_owned(), *d);
+    }
+    for (agent, map) in &overrides.agents {
+        for (tool, d) in map {
+            tools
+                .entry(tool.clone())
+                .or_default()
+                .insert(agent.clone(), *d);
+        }
+    }
+    let tools = tools
+        .into_iter()
+        .map(|(tool, overrides)| {
+            let (default, source) = Policy::default_for(&tool, None);
+            let row = builtin::lookup(&tool);
+            ToolPolicyView {
+                title: None,
+                default,
+                source,
+                irreversible: row.is_some_and(|t| t.irreversible),
+                starts_workspace: row.is_some_and(|t| t.starts_workspace),
+                overrides,
+                tool,
+            }
+        })
+        .collect();
+    Ok(PolicyView {
+        agents: overrides.agents.keys().cloned().collect(),
+        tools,
+    })
+}
+
+fn print_view(view: &PolicyView, agent: Option<&str>) {
+    let width = view
+        .tools
+        .iter()
+        .map(|t| t.tool.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    match agent {
+        Some(agent) => println!("{:width$}  {:6}  WHY", "TOOL", format!("{agent}")),
+        None => println!("{:width$}  DEFAULT  OVERRIDES", "TOOL"),
+    }
+    for t in &view.tools {
+        let mut notes = Vec::new();
+        if t.irreversible {
+            notes.push("irreversible");
+        }
+        if t.starts_workspace {
+            notes.push("starts a stopped workspace");
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join(", "))
+        };
+        match agent {
+            Some(agent) => {
+                let (decision, why) = match (t.overrides.get(agent), t.overrides.get(ALL_AGENTS)) {
+                    (Some(d), _) => (*d, format!("override for {agent}")),
+                    (None, Some(d)) => (*d, "override for every agent".to_owned()),
+                    (None, None) => (t.default, format!("{:?}", t.source).to_lowercase()),
+                };
+                println!("{:width$}  {:6}  {why}{notes}", t.tool, decision.as_str());
+            }
+            None => {
+                let overrides = t
+                    .overrides
+                    .iter()
+                    .map(|(who, d)| format!("{who}={d}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                println!(
+                    "{:width$}  {:7}  {overrides}{notes}",
+                    t.tool,
+                    t.default.as_str()
+                );
+            }
+        }
+    }
 }
