@@ -5,6 +5,7 @@
 //! whose text is `{"error":…,"expectedSchema":…}`, not a JSON-RPC error.
 
 mod args;
+mod authoring;
 mod run;
 mod workspace;
 
@@ -122,12 +123,28 @@ const STANDARD: &[ToolInfo] = &[
         schema::<args::TemplateVersionId>,
     ),
     info(
+        "coder_get_workspace_agent_logs",
+        ReadOnly,
+        false,
+        false,
+        "Get the logs of a workspace agent.",
+        schema::<args::AgentLogs>,
+    ),
+    info(
         "coder_get_workspace_build_logs",
         ReadOnly,
         false,
         false,
         "Get the logs of a workspace build.",
         schema::<args::BuildLogs>,
+    ),
+    info(
+        "coder_get_template_version_logs",
+        ReadOnly,
+        false,
+        false,
+        "Get the import logs of a template version.",
+        schema::<args::TemplateVersionId>,
     ),
     info(
         "coder_workspace_ls",
@@ -146,6 +163,46 @@ const STANDARD: &[ToolInfo] = &[
         schema::<args::ReadFile>,
     ),
     info(
+        "coder_workspace_port_forward",
+        ReadOnly,
+        false,
+        true,
+        "Get a URL that forwards to a port in a workspace. Starts the workspace if it is stopped.",
+        schema::<args::PortForward>,
+    ),
+    info(
+        "coder_workspace_list_apps",
+        ReadOnly,
+        false,
+        true,
+        "List the apps of a workspace. Starts the workspace if it is stopped.",
+        schema::<args::WorkspaceOnly>,
+    ),
+    info(
+        "coder_list_tasks",
+        ReadOnly,
+        false,
+        false,
+        "List tasks.",
+        schema::<args::ListTasks>,
+    ),
+    info(
+        "coder_get_task_status",
+        ReadOnly,
+        false,
+        false,
+        "Get the status of a task.",
+        schema::<args::TaskId>,
+    ),
+    info(
+        "coder_get_task_logs",
+        ReadOnly,
+        false,
+        false,
+        "Get the conversation log of a task.",
+        schema::<args::TaskId>,
+    ),
+    info(
         "coder_create_workspace",
         StateChanging,
         false,
@@ -160,6 +217,46 @@ const STANDARD: &[ToolInfo] = &[
         false,
         "Start, stop or delete a workspace.",
         schema::<args::CreateWorkspaceBuild>,
+    ),
+    info(
+        "coder_upload_tar_file",
+        StateChanging,
+        false,
+        false,
+        "Upload template source files.",
+        schema::<args::UploadTar>,
+    ),
+    info(
+        "coder_create_template_version",
+        StateChanging,
+        false,
+        false,
+        "Create a template version from uploaded files.",
+        schema::<args::CreateTemplateVersion>,
+    ),
+    info(
+        "coder_create_template",
+        StateChanging,
+        false,
+        false,
+        "Create a template from a template version.",
+        schema::<args::CreateTemplate>,
+    ),
+    info(
+        "coder_update_template_active_version",
+        StateChanging,
+        false,
+        false,
+        "Make a template version the template's active version.",
+        schema::<args::UpdateActiveVersion>,
+    ),
+    info(
+        "coder_delete_template",
+        Irreversible,
+        true,
+        false,
+        "Delete a template. This cannot be undone.",
+        schema::<args::DeleteTemplate>,
     ),
     info(
         "coder_workspace_bash",
@@ -186,12 +283,36 @@ const STANDARD: &[ToolInfo] = &[
         schema::<args::EditFile>,
     ),
     info(
-        "coder_delete_template",
+        "coder_workspace_edit_files",
+        StateChanging,
+        true,
+        true,
+        "Edit several files in a workspace. Starts the workspace if it is stopped.",
+        schema::<args::EditFiles>,
+    ),
+    info(
+        "coder_create_task",
+        StateChanging,
+        false,
+        false,
+        "Create a task: an agent works on a prompt in its own workspace.",
+        schema::<args::CreateTask>,
+    ),
+    info(
+        "coder_delete_task",
         Irreversible,
         true,
         false,
-        "Delete a template. This cannot be undone.",
-        schema::<args::DeleteTemplate>,
+        "Delete a task and its workspace. This cannot be undone.",
+        schema::<args::TaskId>,
+    ),
+    info(
+        "coder_send_task_input",
+        StateChanging,
+        false,
+        false,
+        "Send input to a task's agent.",
+        schema::<args::TaskInput>,
     ),
 ];
 

@@ -10,6 +10,10 @@ use uuid::Uuid;
 
 use crate::store::User;
 
+mod authoring;
+
+pub use authoring::Task;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateParameter {
     pub name: String,
@@ -27,9 +31,13 @@ pub struct Template {
     pub name: String,
     pub display_name: String,
     pub description: String,
+    pub icon: String,
     pub active_version_id: Uuid,
     #[serde(skip)]
     pub parameters: Vec<TemplateParameter>,
+    /// Every version of this template, the active one included.
+    #[serde(skip)]
+    pub versions: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +60,8 @@ pub struct Workspace {
     pub template_name: String,
     pub latest_build: Build,
     pub rich_parameters: BTreeMap<String, String>,
+    /// The workspace's single agent, `main`.
+    pub agent_id: Uuid,
     #[serde(skip)]
     pub files: BTreeMap<String, Vec<u8>>,
     #[serde(skip)]
@@ -85,6 +95,12 @@ pub enum WorldError {
     Deleted(String),
     #[error("parameter {0:?} is required")]
     MissingParameter(String),
+    #[error("task {0} not found")]
+    TaskNotFound(String),
+    #[error("uploaded file {0} not found")]
+    UploadNotFound(String),
+    #[error("a template named {0:?} already exists")]
+    TemplateNameTaken(String),
 }
 
 impl WorldError {
@@ -99,6 +115,9 @@ impl WorldError {
             Self::TemplateInUse => "template_in_use",
             Self::Deleted(_) => "workspace_deleted",
             Self::MissingParameter(_) => "missing_parameter",
+            Self::TaskNotFound(_) => "task_not_found",
+            Self::UploadNotFound(_) => "upload_not_found",
+            Self::TemplateNameTaken(_) => "template_name_taken",
         }
     }
 }
@@ -107,6 +126,11 @@ impl WorldError {
 struct Data {
     templates: Vec<Template>,
     workspaces: Vec<Workspace>,
+    tasks: Vec<Task>,
+    /// Uploaded template sources by file id (`coder_upload_tar_file`).
+    uploads: BTreeMap<Uuid, BTreeMap<String, String>>,
+    /// Template versions created without a template yet, with their upload.
+    loose_versions: BTreeMap<Uuid, Uuid>,
 }
 
 #[derive(Debug)]
@@ -131,13 +155,16 @@ fn template(
     description: &str,
     params: Vec<TemplateParameter>,
 ) -> Template {
+    let version = Uuid::new_v4();
     Template {
         id: Uuid::new_v4(),
         name: name.into(),
         display_name: display.into(),
         description: description.into(),
-        active_version_id: Uuid::new_v4(),
+        icon: String::new(),
+        active_version_id: version,
         parameters: params,
+        versions: vec![version],
     }
 }
 
@@ -177,6 +204,9 @@ impl World {
             data: Mutex::new(Data {
                 templates,
                 workspaces: Vec::new(),
+                tasks: Vec::new(),
+                uploads: BTreeMap::new(),
+                loose_versions: BTreeMap::new(),
             }),
         };
         for (name, template, running) in [
@@ -218,7 +248,7 @@ impl World {
         self.lock()
             .templates
             .iter()
-            .find(|t| t.active_version_id == version)
+            .find(|t| t.versions.contains(&version))
             .cloned()
     }
 
@@ -317,6 +347,7 @@ impl World {
                 created_at: now(),
             },
             rich_parameters: rich,
+            agent_id: Uuid::new_v4(),
             files,
             dirs,
             build_logs: build_log(1, "start", &template.name),

@@ -167,3 +167,120 @@ pub struct Fetch {
     /// An id returned by search, such as `workspace:<uuid>`.
     pub id: String,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentLogs {
+    /// The workspace agent ID (a UUID).
+    pub workspace_agent_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceOnly {
+    /// The workspace: `[owner/]workspace[.agent]`.
+    pub workspace: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortForward {
+    /// The workspace: `[owner/]workspace[.agent]`.
+    pub workspace: String,
+    /// The port to forward.
+    pub port: u16,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileEdits {
+    /// The absolute path of the file to edit.
+    pub path: String,
+    /// Edits applied in order.
+    pub edits: Vec<Edit>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditFiles {
+    /// The workspace: `[owner/]workspace[.agent]`.
+    pub workspace: String,
+    /// The files to edit.
+    pub files: Vec<FileEdits>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadTar {
+    /// File contents keyed by path inside the archive.
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplateVersion {
+    /// The uploaded file ID (from coder_upload_tar_file).
+    pub file_id: String,
+    /// The template to add the version to, if any.
+    pub template_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplate {
+    /// The template's name.
+    pub name: String,
+    /// A human-friendly name.
+    pub display_name: String,
+    /// What the template is for.
+    pub description: String,
+    /// An icon URL.
+    pub icon: Option<String>,
+    /// The template version to make active.
+    pub version_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateActiveVersion {
+    /// The template ID (a UUID).
+    pub template_id: String,
+    /// The template version to make active.
+    pub template_version_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// The prompt for the task's agent.
+    pub input: String,
+    /// The template version for the task's workspace (default: the first template's active version).
+    pub template_version_id: Option<String>,
+    /// The user to create the task for. Use "me" for the authenticated user.
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListTasks {
+    /// Only tasks with this status.
+    pub status: Option<String>,
+    /// The owner of the tasks. Use "me" for the authenticated user.
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskId {
+    /// The task ID (a UUID).
+    pub task_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskInput {
+    /// The task ID (a UUID).
+    pub task_id: String,
+    /// What to tell the task's agent.
+    pub input: String,
+}

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{ToolInfo, args, tool_error, workspace};
+use super::{ToolInfo, args, authoring, tool_error, workspace};
 use crate::state::Shared;
 use crate::store::User;
 use crate::world::WorldError;
@@ -33,7 +33,10 @@ pub(super) async fn run(
 
 /// Coder's answer to arguments that do not fit the schema: a tool error whose
 /// text is JSON naming the problem and the schema that was expected.
-fn parse<T: DeserializeOwned>(info: &ToolInfo, args: JsonObject) -> Result<T, CallToolResult> {
+pub(super) fn parse<T: DeserializeOwned>(
+    info: &ToolInfo,
+    args: JsonObject,
+) -> Result<T, CallToolResult> {
     serde_json::from_value(Value::Object(args)).map_err(|e| {
         let body = json!({
             "error": format!("invalid arguments for {}: {e}", info.name),
@@ -48,7 +51,7 @@ pub(super) fn uuid(field: &str, text: &str) -> Result<Uuid, CallToolResult> {
         .map_err(|_| tool_error(format!("{field} must be a valid UUID, got {text:?}")))
 }
 
-fn failed(e: WorldError) -> CallToolResult {
+pub(super) fn failed(e: WorldError) -> CallToolResult {
     tracing::debug!(code = e.code(), error = %e, "tool failed");
     tool_error(e.to_string())
 }
@@ -132,7 +135,20 @@ async fn dispatch(
             let template = world.delete_template(id).map_err(failed)?;
             Ok(json!({ "deleted": true, "template_id": template.id, "name": template.name }))
         }
+        "coder_get_workspace_agent_logs" => {
+            let a: args::AgentLogs = parse(info, args)?;
+            let id = uuid("workspace_agent_id", &a.workspace_agent_id)?;
+            world
+                .workspaces(None)
+                .into_iter()
+                .find(|w| w.agent_id == id)
+                .map(|w| json!(workspace::agent_log(&w)))
+                .ok_or_else(|| tool_error(format!("workspace agent {id} not found")))
+        }
         "coder_workspace_ls" => workspace::ls(world, user, parse(info, args)?),
+        "coder_workspace_port_forward" => workspace::port_forward(world, user, parse(info, args)?),
+        "coder_workspace_list_apps" => workspace::list_apps(world, user, parse(info, args)?),
+        "coder_workspace_edit_files" => workspace::edit_files(world, user, parse(info, args)?),
         "coder_workspace_read_file" => workspace::read_file(world, user, parse(info, args)?),
         "coder_workspace_write_file" => workspace::write_file(world, user, parse(info, args)?),
         "coder_workspace_edit_file" => workspace::edit_file(world, user, parse(info, args)?),
@@ -173,13 +189,15 @@ async fn dispatch(
             let doc = found.ok_or_else(|| tool_error(format!("{} not found", a.id)))?;
             Ok(json!({ "id": a.id, "title": doc["name"], "text": doc.to_string() }))
         }
-        other => Err(tool_error(format!(
-            "tool {other} is not implemented by this deployment"
-        ))),
+        other => authoring::dispatch(shared, user, info, other, args),
     }
 }
 
-fn resolve_user(shared: &Shared, caller: &User, name: &str) -> Result<User, CallToolResult> {
+pub(super) fn resolve_user(
+    shared: &Shared,
+    caller: &User,
+    name: &str,
+) -> Result<User, CallToolResult> {
     if name == "me" || name == caller.username {
         return Ok(caller.clone());
     }

@@ -308,3 +308,62 @@ pub(super) async fn bash(
         note,
     ))
 }
+
+/// The agent's start-up log, as `coder_get_workspace_agent_logs` returns it.
+pub(super) fn agent_log(ws: &Workspace) -> Vec<String> {
+    vec![
+        format!("Agent main of {} connected", ws.name),
+        "Running startup script".to_owned(),
+        "Startup script completed".to_owned(),
+    ]
+}
+
+pub(super) fn port_forward(world: &World, user: &User, a: args::PortForward) -> Outcome {
+    let (id, note) = open(world, user, &a.workspace)?;
+    let ws = world
+        .workspace(id)
+        .ok_or_else(|| tool_error("workspace disappeared"))?;
+    let url = format!(
+        "http://{}--main--{}--{}.apps.coder.test/",
+        a.port, ws.name, ws.owner_name
+    );
+    Ok(with_note(json!({ "url": url, "port": a.port }), note))
+}
+
+pub(super) fn list_apps(world: &World, user: &User, a: args::WorkspaceOnly) -> Outcome {
+    let (id, note) = open(world, user, &a.workspace)?;
+    let ws = world
+        .workspace(id)
+        .ok_or_else(|| tool_error("workspace disappeared"))?;
+    let app = |slug: &str, name: &str| {
+        json!({"slug": slug, "display_name": name,
+               "url": format!("http://{slug}--main--{}--{}.apps.coder.test/", ws.name, ws.owner_name)})
+    };
+    Ok(with_note(
+        json!({ "apps": [app("code-server", "VS Code Web"), app("terminal", "Terminal")] }),
+        note,
+    ))
+}
+
+pub(super) fn edit_files(world: &World, user: &User, a: args::EditFiles) -> Outcome {
+    let mut edited = Vec::new();
+    let mut note = None;
+    for file in a.files {
+        let one = args::EditFile {
+            workspace: a.workspace.clone(),
+            path: file.path,
+            edits: file.edits,
+        };
+        let result = edit_file(world, user, one)?;
+        if note.is_none() {
+            note = result.get("note").cloned();
+        }
+        edited.push(result["path"].clone());
+    }
+    let mut value = json!({ "success": true, "paths": edited });
+    if let (Some(note), Some(obj)) = (note, value.as_object_mut()) {
+        obj.insert("workspace_started".into(), json!(true));
+        obj.insert("note".into(), note);
+    }
+    Ok(value)
+}

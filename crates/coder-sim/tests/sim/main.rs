@@ -1,5 +1,6 @@
 //! Integration tests: every simulator rule driven over real HTTP on port 0.
 
+mod authoring;
 mod common;
 mod faults;
 mod mcp;
