@@ -157,8 +157,7 @@ impl Bridge {
             .relay_options(options.relay.clone())
             .extra_routes(crate::web::router(slot.clone()))
             .start()
-            .await
-            .map_err(|e| start("the local server", &e))?;
+            .await?;
 
         tasks.spawn(hub::forward_calls(
             events.clone(),

@@ -165,17 +165,98 @@ impl Harness {
         panic!("no consent request appeared");
     }
 
-    fn assert_no_coder_token(&self) {
-        let secret = self.sim.session_token();
-        for body in self.bodies.lock().unwrap().iter() {
-            assert!(!body.contains(&secret), "a response leaked the Coder token");
+    /// No answer may hold the simulator's session token, nor any secret the
+    /// bridge stored (OAuth access and refresh tokens, client secret).
+    fn assert_no_coder_token(&self) -> usize {
+        let mut secrets = vec![self.sim.session_token()];
+        let stored = self.tmp.path().join("config/secrets.json");
+        if let Ok(text) = std::fs::read_to_string(&stored) {
+            collect_strings(
+                &serde_json::from_str(&text).expect("secrets.json parses"),
+                &mut secrets,
+            );
         }
+        let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 16).collect();
+        let bodies = self.bodies.lock().unwrap();
+        assert!(!bodies.is_empty());
+        for body in bodies.iter() {
+            for secret in &secrets {
+                assert!(
+                    !body.contains(secret.as_str()),
+                    "a response leaked a Coder secret"
+                );
+            }
+        }
+        secrets.len()
     }
 
     async fn stop(self) {
         self.assert_no_coder_token();
         within(self.bridge.shutdown()).await;
         self.sim.shutdown().await;
+    }
+}
+
+/// Reads `GET /api/events` message by message.
+struct Events {
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(h: &Harness) -> Self {
+        let resp = within(
+            h.http
+                .get(format!("{}/api/events", h.base))
+                .bearer_auth(&h.token)
+                .send(),
+        )
+        .await
+        .expect("SSE opens");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let ct = resp.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .to_owned();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        Self {
+            stream: Box::pin(resp.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The data of the next `name` event that `accept` takes.
+    async fn next(&mut self, name: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        within(async {
+            loop {
+                while let Some(end) = self.buffer.find("\n\n") {
+                    let message: String = self.buffer.drain(..end + 2).collect();
+                    let event = message.lines().find_map(|l| l.strip_prefix("event: "));
+                    let data = message.lines().find_map(|l| l.strip_prefix("data: "));
+                    if event == Some(name)
+                        && let Some(data) = data
+                    {
+                        let v: Value = serde_json::from_str(data).expect("json data");
+                        if accept(&v) {
+                            return v;
+                        }
+                    }
+                }
+                let chunk = self.stream.next().await.expect("the event stream ended");
+                self.buffer
+                    .push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+            }
+        })
+        .await
+    }
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(o) => o.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
     }
 }
 
@@ -309,11 +390,15 @@ async fn access_needs_a_credential_the_right_host_origin_and_json() {
 async fn consent_answers_through_the_api_release_the_waiting_call() {
     let h = Harness::start(Duration::from_secs(30)).await;
     let agent = h.agent("cursor").await;
+    let mut events = Events::open(&h).await;
 
     // Allow once.
     let peer = agent.peer().clone();
     let call = tokio::spawn(async move { peer.call_tool(bash_call()).await });
+    let added = events.next("consent", |v| v["kind"] == "added").await;
+    assert_eq!(added["request"]["tool"], "coder_workspace_bash");
     let request = within(h.pending()).await;
+    assert_eq!(request["id"], added["id"]);
     assert_eq!(request["tool"], "coder_workspace_bash");
     assert_eq!(request["agent"], "cursor");
     assert_eq!(request["starts_workspace"], true);
@@ -327,6 +412,10 @@ async fn consent_answers_through_the_api_release_the_waiting_call() {
     assert_eq!(s, StatusCode::OK);
     let result = within(call).await.expect("joined").expect("call answered");
     assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    let resolved = events.next("consent", |v| v["kind"] == "resolved").await;
+    assert_eq!(resolved["id"].as_str(), Some(id.as_str()));
+    assert_eq!(resolved["answer"], "allowed_once");
+    assert_eq!(resolved["request"]["agent"], "cursor");
     let (s, body) = h
         .post(&format!("/api/consent/{id}"), json!({"answer": "deny"}))
         .await;
@@ -349,6 +438,37 @@ async fn consent_answers_through_the_api_release_the_waiting_call() {
     let result = within(call).await.expect("joined").expect("call answered");
     assert_eq!(result.is_error, Some(true));
     assert!(text_of(&result).contains("denied"), "{}", text_of(&result));
+
+    // Allow always: remembered as a policy override, the next call goes straight through.
+    let peer = agent.peer().clone();
+    let call = tokio::spawn(async move { peer.call_tool(bash_call()).await });
+    let id = within(h.pending()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (s, _) = h
+        .post(
+            &format!("/api/consent/{id}"),
+            json!({"answer": "allow_always"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    within(call).await.expect("joined").expect("call answered");
+    events.next("policy", |_| true).await;
+    let again = tokio::time::timeout(Duration::from_secs(10), agent.peer().call_tool(bash_call()))
+        .await
+        .expect("no second prompt")
+        .expect("call answered");
+    assert_ne!(again.is_error, Some(true), "{}", text_of(&again));
+    let (_, policy) = h.get("/api/policy").await;
+    let bash = policy["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["tool"] == "coder_workspace_bash")
+        .expect("bash")
+        .clone();
+    assert_eq!(bash["overrides"]["cursor"], "allow");
 
     let (s, body) = h
         .post("/api/consent/not-a-uuid", json!({"answer": "maybe"}))
@@ -383,22 +503,9 @@ async fn policy_put_hides_a_denied_tool_and_activity_is_recorded_and_streamed() 
     let agent = h.agent("cursor").await;
 
     // Live events: the stream opens with the status, then calls arrive.
-    let events = within(
-        h.http
-            .get(format!("{}/api/events", h.base))
-            .bearer_auth(&h.token)
-            .send(),
-    )
-    .await
-    .expect("SSE opens");
-    assert!(
-        events.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let mut stream = events.bytes_stream();
-
+    let mut events = Events::open(&h).await;
+    let first = events.next("status", |_| true).await;
+    assert_eq!(first["signed_in"], true);
     let tools = within(agent.peer().list_all_tools()).await.expect("tools");
     assert!(tools.iter().any(|t| t.name == "coder_workspace_bash"));
     let (s, view) = h
@@ -447,26 +554,9 @@ async fn policy_put_hides_a_denied_tool_and_activity_is_recorded_and_streamed() 
     .await
     .expect("call");
     assert_ne!(result.is_error, Some(true));
-    let mut seen = String::new();
-    let call_event = within(async {
-        while let Some(chunk) = stream.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
-            while let Some(end) = seen.find("\n\n") {
-                let message: String = seen.drain(..end + 2).collect();
-                let data = message.lines().find_map(|l| l.strip_prefix("data: "));
-                if message.contains("event: call")
-                    && let Some(data) = data
-                {
-                    let v: Value = serde_json::from_str(data).expect("json data");
-                    if v["tool"] == "coder_list_workspaces" {
-                        return v;
-                    }
-                }
-            }
-        }
-        panic!("the event stream ended");
-    })
-    .await;
+    let call_event = events
+        .next("call", |v| v["tool"] == "coder_list_workspaces")
+        .await;
     assert_eq!(call_event["agent"], "cursor");
     assert_eq!(call_event["outcome"], "ok");
 
@@ -630,6 +720,12 @@ async fn sign_in_and_out_through_the_api() {
     assert_eq!(status["signed_in"], true, "{status}");
     assert_eq!(status["user"]["username"], "demo");
     assert_eq!(status["storage_backend"], "file");
+    let (s, agents) = h.get("/api/agents").await;
+    assert_eq!(s, StatusCode::OK, "{agents}");
+    // The OAuth tokens are in the file store now: scan every answer so far.
+    assert!(h.tmp.path().join("config/secrets.json").exists());
+    // The sim's session token plus the stored OAuth access and refresh tokens.
+    assert!(h.assert_no_coder_token() >= 3);
 
     let (s, _) = h.post("/api/signout", json!({})).await;
     assert_eq!(s, StatusCode::OK);

@@ -6,6 +6,7 @@ use crate::client_tokens::ClientTokenError;
 use crate::clients::ClientError;
 use crate::consent::ConsentError;
 use crate::policy::PolicyError;
+use crate::server::ServerError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -28,6 +29,8 @@ pub enum BridgeError {
     InvalidRequest(String),
     #[error("this Coder Bridge has no built-in demo deployment; start it with `coder-bridge demo`")]
     DemoUnavailable,
+    #[error(transparent)]
+    Server(#[from] ServerError),
     #[error("cannot start Coder Bridge: {0}")]
     Start(String),
     #[error("Coder Bridge is shutting down")]
@@ -77,6 +80,7 @@ impl BridgeError {
             Self::NotFound(_) => "not_found",
             Self::InvalidRequest(_) => "invalid_request",
             Self::DemoUnavailable => "demo_unavailable",
+            Self::Server(e) => e.code(),
             Self::Start(_) => "internal",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
