@@ -575,6 +575,14 @@ impl Relay {
                 }
                 Failure::NotSent { reason, retry_now } => Judged::NotSent { reason, retry_now },
                 Failure::MaybeSent(reason) => Judged::MaybeSent(reason),
+                Failure::Stale => {
+                    tracing::info!("the signed-in deployment changed; reconnecting");
+                    self.evict(conn).await;
+                    Judged::NotSent {
+                        reason: "the signed-in deployment changed".into(),
+                        retry_now: true,
+                    }
+                }
             },
             ServiceError::UnexpectedResponse => {
                 Judged::Fail(RelayError::Protocol("a reply of the wrong type".into()))
@@ -649,7 +657,9 @@ impl Relay {
             Endpoint::CoderMcp => session.mcp_url(),
             Endpoint::Fixed(url) => url.clone(),
         };
-        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone());
+        let expected =
+            matches!(inner.options.endpoint, Endpoint::CoderMcp).then(|| url.to_string());
+        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone(), expected);
         let transport = StreamableHttpClientTransport::with_client(
             client,
             StreamableHttpClientTransportConfig::with_uri(url.as_str()).max_concurrent_requests(64),
@@ -681,6 +691,8 @@ impl Relay {
                     Failure::NotSent { reason, .. } | Failure::MaybeSent(reason) => {
                         Err(Next::Retry(reason))
                     }
+                    // The session changed between reading it and connecting.
+                    Failure::Stale => Err(Next::Retry("the signed-in deployment changed".into())),
                 }
             }
             Ok(Err(ClientInitializeError::JsonRpcError(e))) => {

@@ -42,6 +42,10 @@ pub enum UpstreamHttpError {
     /// The request may have reached the upstream before the failure.
     #[error("the connection to Coder failed: {0}")]
     Transfer(reqwest::Error),
+    /// The signed-in deployment is no longer the one this connection was
+    /// opened to (the user signed in elsewhere): nothing was sent.
+    #[error("the signed-in Coder deployment changed")]
+    DeploymentChanged,
     /// Anything else the reqwest transport reported.
     #[error("{0}")]
     Other(String),
@@ -54,6 +58,9 @@ type HttpResult<T> = Result<T, StreamableHttpError<UpstreamHttpError>>;
 pub struct InjectingClient {
     http: reqwest::Client,
     credentials: Arc<dyn Credentials>,
+    /// Coder's MCP URL of the deployment this connection belongs to; `None`
+    /// for a fixed endpoint (the stdio shim's daemon).
+    expected_mcp_url: Option<String>,
 }
 
 impl std::fmt::Debug for InjectingClient {
@@ -63,15 +70,33 @@ impl std::fmt::Debug for InjectingClient {
 }
 
 impl InjectingClient {
-    pub fn new(http: reqwest::Client, credentials: Arc<dyn Credentials>) -> Self {
-        Self { http, credentials }
+    pub fn new(
+        http: reqwest::Client,
+        credentials: Arc<dyn Credentials>,
+        expected_mcp_url: Option<String>,
+    ) -> Self {
+        Self {
+            http,
+            credentials,
+            expected_mcp_url,
+        }
     }
 
     async fn session(&self) -> HttpResult<UpstreamSession> {
-        self.credentials
+        let session = self
+            .credentials
             .current()
             .await
-            .map_err(|e| StreamableHttpError::Client(UpstreamHttpError::SignIn(e)))
+            .map_err(|e| StreamableHttpError::Client(UpstreamHttpError::SignIn(e)))?;
+        // Never send one deployment's token to another deployment's URL.
+        if let Some(expected) = &self.expected_mcp_url
+            && session.mcp_url().as_str() != expected
+        {
+            return Err(StreamableHttpError::Client(
+                UpstreamHttpError::DeploymentChanged,
+            ));
+        }
+        Ok(session)
     }
 
     /// After a 401 with `rejected`: a fresh session, or "sign in again".
@@ -305,6 +330,8 @@ pub(crate) enum Failure {
     MaybeSent(String),
     /// The upstream refused the token for this resource (403).
     Forbidden(String),
+    /// This connection belongs to another deployment: replace it and retry.
+    Stale,
 }
 
 /// Classifies a transport error that rmcp handed back for one request.
@@ -320,6 +347,7 @@ pub(crate) fn classify_transport(
             code: auth.code(),
             message: auth.to_string(),
         },
+        E::Client(UpstreamHttpError::DeploymentChanged) => Failure::Stale,
         E::Client(UpstreamHttpError::Connect(e)) => Failure::NotSent {
             reason: format!("could not connect to Coder ({})", short(e)),
             retry_now: true,
