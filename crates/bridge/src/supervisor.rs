@@ -136,8 +136,7 @@ impl Bridge {
             options.activity.clone(),
         )
         .map_err(|e| start("the activity database", &e))?;
-        let access =
-            Access::create(&options.config_dir).map_err(|e| start("the control token", &e))?;
+        let (access, control_token) = Access::generate();
         let credentials = ActiveCredentials::new(auth.clone(), options.credentials.clone());
         let events = crate::events::channel();
         let hub = broadcast::channel(hub::HUB_CAPACITY).0;
@@ -159,6 +158,14 @@ impl Bridge {
             .start()
             .await?;
 
+        // Only now that this daemon owns the port does its token replace
+        // the file (a daemon that failed to bind must not lock the CLI out).
+        if let Err(e) = crate::web::write_control_token(&options.config_dir, &control_token) {
+            daemon.shutdown().await;
+            activity.shutdown().await;
+            return Err(start("the control token", &e));
+        }
+        drop(control_token);
         tasks.spawn(hub::forward_calls(
             events.clone(),
             hub.clone(),

@@ -31,7 +31,7 @@ use axum::routing::get;
 
 pub use access::{
     Access, CONTROL_TOKEN_FILE, Caller, SESSION_COOKIE, SESSION_LIFETIME, TICKET_LIFETIME,
-    create_control_token, read_control_token,
+    create_control_token, read_control_token, write_control_token,
 };
 pub use error::ApiError;
 

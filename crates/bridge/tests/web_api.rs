@@ -387,6 +387,28 @@ async fn access_needs_a_credential_the_right_host_origin_and_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bridge_on_a_taken_port_leaves_the_first_ones_token_alone() {
+    let h = Harness::start(Duration::from_secs(30)).await;
+    let config = h.tmp.path().join("config");
+    let mut o = BridgeOptions::new(&config, h.tmp.path().join("data2"));
+    o.port = h.bridge.local_addr().port();
+    o.secret_store = StoreChoice::File;
+    let err = within(Bridge::start(o))
+        .await
+        .expect_err("the port is taken");
+    assert_eq!(err.code(), "port_in_use");
+    let token = bridge::web::read_control_token(&config).expect("token");
+    assert_eq!(
+        token.expose(),
+        h.token,
+        "the running bridge's token is intact"
+    );
+    let (s, _) = h.get("/api/status").await;
+    assert_eq!(s, StatusCode::OK);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_answers_through_the_api_release_the_waiting_call() {
     let h = Harness::start(Duration::from_secs(30)).await;
     let agent = h.agent("cursor").await;

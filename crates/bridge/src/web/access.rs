@@ -44,12 +44,17 @@ fn digest(value: &str) -> [u8; 32] {
     Sha256::digest(value.as_bytes()).into()
 }
 
-/// Makes a new control token and writes it to `<config_dir>/control-token`
-/// (mode 0600, atomically, so a reader never sees half a token).
+/// Makes a new control token and writes it to `<config_dir>/control-token`.
 pub fn create_control_token(config_dir: &Path) -> std::io::Result<Secret> {
     let token = random_value(CONTROL_PREFIX);
-    write_private(&config_dir.join(CONTROL_TOKEN_FILE), token.expose())?;
+    write_control_token(config_dir, &token)?;
     Ok(token)
+}
+
+/// Writes `token` to `<config_dir>/control-token` (mode 0600, atomically, so
+/// a reader never sees half a token).
+pub fn write_control_token(config_dir: &Path, token: &Secret) -> std::io::Result<()> {
+    write_private(&config_dir.join(CONTROL_TOKEN_FILE), token.expose())
 }
 
 /// The running daemon's control token, for the CLI and the tray.
@@ -108,6 +113,14 @@ impl Access {
             &token,
             Some(config_dir.join(CONTROL_TOKEN_FILE)),
         ))
+    }
+
+    /// A fresh control token held in memory only; write it with
+    /// [`write_control_token`] once the daemon is sure to run, so a second
+    /// daemon that fails to bind does not lock the CLI out of the first.
+    pub fn generate() -> (Self, Secret) {
+        let token = random_value(CONTROL_PREFIX);
+        (Self::with_token(&token, None), token)
     }
 
     /// Accepts `token` as the control token (tests, embedders that hand it over in memory).
