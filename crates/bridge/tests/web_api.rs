@@ -106,7 +106,7 @@ impl Harness {
         let resp = within(req.send()).await.expect("request sent");
         let (status, headers) = (resp.status(), resp.headers().clone());
         let text = within(resp.text()).await.expect("body");
-        self.bodies.lock().unwrap().push(text.clone());
+        self.bodies.lock().expect("bodies lock").push(text.clone());
         (
             status,
             headers,
@@ -177,7 +177,7 @@ impl Harness {
             );
         }
         let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 16).collect();
-        let bodies = self.bodies.lock().unwrap();
+        let bodies = self.bodies.lock().expect("bodies lock");
         assert!(!bodies.is_empty());
         for body in bodies.iter() {
             for secret in &secrets {
