@@ -56,6 +56,19 @@ describe("web UI", { timeout: 300_000 }, () => {
     await page.waitForSelector(`[data-view="${view}"] ${VIEWS[view]}`, { timeout: 15_000 });
   }
 
+  it("without a ticket, says how to open the dashboard and shows nothing else", { timeout: STEP_MS }, async () => {
+    const stranger = await browser.newContext();
+    try {
+      const tab = await stranger.newPage();
+      await tab.goto(`${stack.daemon.origin}/`);
+      await tab.waitForSelector('[data-view="fatal"]');
+      assert.match(await tab.textContent("h1"), /not connected/);
+      assert.match(await tab.textContent('[data-view="fatal"]'), /coder-bridge open/);
+    } finally {
+      await stranger.close();
+    }
+  });
+
   it("opens through a one-time ticket that leaves no secret in the URL", { timeout: STEP_MS }, async () => {
     const ticketUrl = await stack.ticketUrl();
     await page.goto(ticketUrl);

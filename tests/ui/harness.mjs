@@ -104,6 +104,7 @@ export async function startStack() {
     // No keychain in a test HOME: the 0600 file store is the honest choice.
     CODER_BRIDGE_SECRET_STORE: "file",
     CODER_BRIDGE_LOG: process.env.CODER_BRIDGE_LOG ?? "info",
+    NO_COLOR: "1",
     // The browser opener must never fire during tests: the page opens Coder's page itself.
     BROWSER: "true",
   };
@@ -131,6 +132,7 @@ export async function startStack() {
     });
   } catch (error) {
     await Promise.all(children.map(stop));
+    fs.rmSync(home, { recursive: true, force: true });
     throw error;
   }
 
@@ -175,11 +177,14 @@ async function readSimFacts(child) {
   };
 }
 
-/** Debian's Chromium with a fresh profile; never a downloaded browser. */
+/**
+ * Debian's Chromium, never a downloaded browser. Playwright gives every
+ * launch a fresh temporary profile (its own --user-data-dir, removed on
+ * close), so no state leaks between runs.
+ */
 export async function launchBrowser() {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cb-chromium-"));
-  const browser = await chromium.launch({
+  return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -191,15 +196,8 @@ export async function launchBrowser() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      `--user-data-dir=${profile}`,
     ],
   });
-  const close = browser.close.bind(browser);
-  browser.close = async () => {
-    await close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  };
-  return browser;
 }
 
 const AXE_SOURCE = fs.readFileSync(path.join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
