@@ -201,7 +201,16 @@ impl ActivityStore {
     /// Opens (creating when needed) the database at `path` and starts its writer thread.
     pub fn open(path: impl Into<PathBuf>, config: ActivityConfig) -> Result<Self, ActivityError> {
         let path = path.into();
-        let conn = schema::open_writer(&path, config.busy_timeout)?;
+        let conn = match schema::open_writer(&path, config.busy_timeout) {
+            Err(e) if schema::is_unreadable(&e) => {
+                // A damaged log must not keep the daemon from starting: set
+                // it aside (for a bug report) and begin a new one.
+                let aside = schema::set_aside(&path)?;
+                tracing::warn!(error = %e, kept = %aside.display(), "the activity database was damaged; starting a new one");
+                schema::open_writer(&path, config.busy_timeout)?
+            }
+            other => other?,
+        };
         let reader = schema::open_reader(&path, config.busy_timeout)?;
         let health = Arc::new(Mutex::new(ActivityHealth {
             ok: true,

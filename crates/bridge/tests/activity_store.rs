@@ -278,6 +278,29 @@ async fn a_copy_taken_mid_run_opens_clean() {
 }
 
 #[tokio::test]
+async fn a_damaged_file_is_set_aside_and_a_new_log_begins() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = vec![0x5a_u8; 8192];
+    std::fs::write(dir.path().join("activity.db"), &garbage).expect("write garbage");
+    let store = open(dir.path(), ActivityConfig::default());
+    store.record(event("cursor", "t", Outcome::Ok, 1));
+    store.flush().await.expect("flush");
+    assert_eq!(store.count().await.expect("count"), 1);
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("activity.db.damaged-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged file is kept aside");
+    assert_eq!(std::fs::read(kept[0].path()).expect("read"), garbage);
+    store.shutdown().await;
+}
+
+#[tokio::test]
 async fn no_token_reaches_the_database_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(dir.path(), ActivityConfig::default());

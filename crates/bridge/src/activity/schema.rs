@@ -5,7 +5,7 @@
 //! `synchronous=NORMAL` because an activity log may lose its last moments on
 //! power loss but must not slow every batch with an fsync.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -76,6 +76,47 @@ pub fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, Ac
         .map_err(open_err)?;
     restrict_permissions(path);
     Ok(conn)
+}
+
+/// Whether opening failed because the file is not a database or is corrupt
+/// (as opposed to a lock, a permission or a full disk, which may pass).
+pub fn is_unreadable(e: &ActivityError) -> bool {
+    let ActivityError::Open { source, .. } = e else {
+        return false;
+    };
+    matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Renames the database and its WAL files to `<name>.damaged-<ms>`; returns
+/// the new name of the database.
+pub fn set_aside(path: &Path) -> Result<PathBuf, ActivityError> {
+    let stamp = super::writer::to_ms(std::time::SystemTime::now());
+    let renamed = |suffix: &str| {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(suffix);
+        path.with_file_name(name)
+    };
+    let aside = renamed(&format!(".damaged-{stamp}"));
+    for suffix in ["-wal", "-shm"] {
+        let from = renamed(suffix);
+        if from.exists() {
+            let mut to = aside.as_os_str().to_owned();
+            to.push(suffix);
+            // Best effort: a stale WAL left beside a new database would be
+            // replayed into it, so remove what cannot be moved.
+            if std::fs::rename(&from, &to).is_err() {
+                let _ = std::fs::remove_file(&from);
+            }
+        }
+    }
+    std::fs::rename(path, &aside).map_err(|source| ActivityError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(aside)
 }
 
 /// Opens a connection for queries only.
