@@ -104,7 +104,7 @@ pub async fn sign_in(manager: &AuthManager, options: SignInOptions) -> Account {
         .expect("sign-in starts");
     let url = flow.authorize_url().clone();
     let browser = tokio::spawn(async move { browse(&url).await });
-    let account = flow.finish().await.expect("sign-in finishes");
+    let account = Box::pin(flow.finish()).await.expect("sign-in finishes");
     let (status, page) = browser.await.expect("browser task");
     assert_eq!(status, 200);
     assert!(page.contains("You can close this tab"), "{page}");

@@ -131,3 +131,76 @@ async fn invalid_grant_signs_out_once_without_retrying() {
     })
     .await;
 }
+
+const CHILD_CONFIG: &str = "AUTH_SIM_CHILD_CONFIG";
+const CHILD_REJECTED: &str = "AUTH_SIM_CHILD_REJECTED";
+
+#[tokio::test]
+async fn two_processes_refreshing_at_once_cause_one_refresh() {
+    within(async {
+        let sim = sim(auto().dcr(true)).await;
+        let env = Env::new();
+        sign_in(&env.manager, SignInOptions::new(sim.url().as_str())).await;
+        let rejected = env.manager.current().await.expect("token").access_token;
+        sim.faults().expire_all_tokens();
+        // Two copies of this test binary, each running only the helper
+        // below: separate processes sharing the config dir.
+        let exe = std::env::current_exe().expect("test binary");
+        let spawn = || {
+            tokio::process::Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "auth_sim::refresh::helper_process_renews_the_token",
+                    "--nocapture",
+                ])
+                .env(CHILD_CONFIG, env.config())
+                .env(CHILD_REJECTED, rejected.expose())
+                .kill_on_drop(true)
+                .output()
+        };
+        let (a, b) = tokio::join!(spawn(), spawn());
+        let token_of = |out: std::process::Output| {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "helper failed: {stdout}");
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("RENEWED=").map(str::to_owned))
+                .expect("helper reports its token")
+        };
+        let (a, b) = (token_of(a.expect("run a")), token_of(b.expect("run b")));
+        assert_eq!(a, b, "both processes use the same renewed token");
+        assert_ne!(a, rejected.expose());
+        let counters = sim.counters();
+        assert_eq!(counters.refreshes, 1, "exactly one refresh grant");
+        assert_eq!(counters.failed_refreshes, 0, "nobody was signed out");
+        assert_eq!(
+            env.manager
+                .current()
+                .await
+                .expect("parent too")
+                .access_token
+                .expose(),
+            a
+        );
+    })
+    .await;
+}
+
+/// Runs only as a child of the test above (which sets the variables).
+#[tokio::test]
+#[ignore = "helper process for two_processes_refreshing_at_once_cause_one_refresh"]
+async fn helper_process_renews_the_token() {
+    let (Ok(dir), Ok(rejected)) = (std::env::var(CHILD_CONFIG), std::env::var(CHILD_REJECTED))
+    else {
+        // Not a test of its own: `--include-ignored` runs it without a parent.
+        eprintln!("helper only: run by two_processes_refreshing_at_once_cause_one_refresh");
+        return;
+    };
+    let manager = AuthManager::with_store(dir, StoreChoice::File);
+    let session = manager
+        .after_unauthorized(&bridge::secret::Secret::new(rejected))
+        .await
+        .expect("renewed");
+    println!("RENEWED={}", session.access_token.expose());
+}
