@@ -65,10 +65,9 @@ pub struct BridgeOptions {
     /// The `coder-bridge` binary written into stdio agent entries; `None`
     /// uses the running executable.
     pub binary: Option<PathBuf>,
-    /// Use this session instead of the stored one until the user signs in.
+    /// Use this session instead of the stored one until the user signs in
+    /// (the `demo` command, tests). The status reports `demo: true` meanwhile.
     pub credentials: Option<CredentialsOverride>,
-    /// Report `demo: true` in the status (the `demo` command).
-    pub demo: bool,
     /// Starts a demo deployment for "try the demo" in the UI.
     pub demo_launcher: Option<Arc<dyn DemoLauncher>>,
     pub secret_store: StoreChoice,
@@ -84,7 +83,6 @@ impl std::fmt::Debug for BridgeOptions {
             .field("config_dir", &self.config_dir)
             .field("data_dir", &self.data_dir)
             .field("credentials_override", &self.credentials.is_some())
-            .field("demo", &self.demo)
             .field("consent_timeout", &self.consent_timeout)
             .finish_non_exhaustive()
     }
@@ -101,7 +99,6 @@ impl BridgeOptions {
             agent_dirs: None,
             binary: None,
             credentials: None,
-            demo: false,
             demo_launcher: None,
             secret_store: StoreChoice::from_env(),
             consent_timeout: ConsentQueue::timeout_from_env(),

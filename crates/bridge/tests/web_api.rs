@@ -1,13 +1,15 @@
 //! The control API through a real bridge (`Bridge::start` on port 0, temp
 //! folders), a real rmcp client as the agent and the simulated Coder.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bridge::auth::{StaticToken, StoreChoice, UpstreamSession, User};
 use bridge::clients::Dirs;
 use bridge::secret::Secret;
-use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions, CredentialsOverride};
+use bridge::supervisor::{
+    Bridge, BridgeHandle, BridgeOptions, CredentialsOverride, DemoDeployment, DemoLauncher,
+};
 use coder_sim::{Sim, SimConfig};
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -44,27 +46,14 @@ impl Harness {
         let sim = Sim::start(SimConfig::default().dcr(true).auto_approve(true))
             .await
             .expect("sim starts");
-        let session = UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        };
-        let user = sim.demo_user();
-        let over = CredentialsOverride {
-            token: StaticToken(session),
-            user: Some(User {
-                id: user.id.to_string(),
-                username: user.username.clone(),
-                email: user.email.clone(),
-                name: user.name.clone(),
-            }),
-        };
-        Self::start_with(sim, Some(over), consent_timeout).await
+        let over = demo_session(&sim);
+        Self::start_with(sim, Some(over), None, consent_timeout).await
     }
 
     async fn start_with(
         sim: Sim,
         over: Option<CredentialsOverride>,
+        launcher: Option<Arc<dyn DemoLauncher>>,
         consent_timeout: Duration,
     ) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
@@ -80,8 +69,8 @@ impl Harness {
         o.binary = Some("/opt/coder-bridge/bin/coder-bridge".into());
         o.secret_store = StoreChoice::File;
         o.consent_timeout = consent_timeout;
-        o.demo = over.is_some();
         o.credentials = over;
+        o.demo_launcher = launcher;
         let bridge = within(Bridge::start(o)).await.expect("bridge starts");
         let token = bridge::web::read_control_token(&tmp.path().join("config"))
             .expect("control token written")
@@ -248,6 +237,34 @@ impl Events {
             }
         })
         .await
+    }
+}
+
+/// The simulator's session token as a fixed credential, as `coder-bridge demo` uses it.
+fn demo_session(sim: &Sim) -> CredentialsOverride {
+    let user = sim.demo_user();
+    CredentialsOverride {
+        token: StaticToken(UpstreamSession {
+            access_url: sim.url(),
+            access_token: Secret::new(sim.session_token()),
+            expires_at: None,
+        }),
+        user: Some(User {
+            id: user.id.to_string(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+        }),
+    }
+}
+
+/// "Try the demo": hands out the session of a simulator the test started.
+struct SimLauncher(CredentialsOverride);
+
+#[async_trait::async_trait]
+impl DemoLauncher for SimLauncher {
+    async fn launch(&self) -> Result<DemoDeployment, String> {
+        Ok(self.0.clone())
     }
 }
 
@@ -697,7 +714,7 @@ async fn sign_in_and_out_through_the_api() {
     let sim = Sim::start(SimConfig::default().dcr(true).auto_approve(true))
         .await
         .expect("sim");
-    let h = Harness::start_with(sim, None, Duration::from_secs(30)).await;
+    let h = Harness::start_with(sim, None, None, Duration::from_secs(30)).await;
     let (_, status) = h.get("/api/status").await;
     assert_eq!(status["signed_in"], false);
     let mut events = h.bridge.subscribe();
@@ -757,6 +774,60 @@ async fn sign_in_and_out_through_the_api() {
     assert_eq!(
         (s, body["error"]["code"].clone()),
         (StatusCode::BAD_REQUEST, json!("demo_unavailable"))
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_is_used_in_memory_until_sign_out() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let launcher: Arc<dyn DemoLauncher> = Arc::new(SimLauncher(demo_session(&sim)));
+    let h = Harness::start_with(sim, None, Some(launcher), Duration::from_secs(30)).await;
+    let (_, status) = h.get("/api/status").await;
+    assert_eq!(
+        (
+            status["signed_in"].clone(),
+            status["demo"].clone(),
+            status["demo_available"].clone()
+        ),
+        (json!(false), json!(false), json!(true))
+    );
+    let mut events = Events::open(&h).await;
+    let (s, started) = h.post("/api/signin", json!({"demo": true})).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    assert_eq!(
+        (started["state"].clone(), started["authorize_url"].clone()),
+        (json!("done"), Value::Null)
+    );
+    let signin = events.next("signin", |_| true).await;
+    assert_eq!(signin["attempt_id"], started["attempt_id"]);
+    events.next("status", |v| v["demo"] == true).await;
+    let (_, status) = h.get("/api/status").await;
+    assert_eq!(
+        (status["signed_in"].clone(), status["demo"].clone()),
+        (json!(true), json!(true))
+    );
+    assert!(
+        !h.tmp.path().join("config/account.json").exists(),
+        "nothing stored"
+    );
+
+    let agent = h.agent("zed").await;
+    let args = json!({}).as_object().cloned().expect("object");
+    let result = within(agent.peer().call_tool(
+        CallToolRequestParams::new("coder_get_authenticated_user").with_arguments(args),
+    ))
+    .await
+    .expect("call");
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    agent.cancel().await.ok();
+
+    let (s, _) = h.post("/api/signout", json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, status) = h.get("/api/status").await;
+    assert_eq!(
+        (status["signed_in"].clone(), status["demo"].clone()),
+        (json!(false), json!(false))
     );
     h.stop().await;
 }

@@ -46,6 +46,14 @@ impl ActiveCredentials {
             .clone()
     }
 
+    /// Use `session` from now on (the demo), instead of the stored one.
+    pub(crate) fn set_override(&self, session: CredentialsOverride) {
+        *self
+            .fixed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
+    }
+
     /// From now on, the auth room's session is the one used.
     pub(crate) fn drop_override(&self) {
         self.fixed

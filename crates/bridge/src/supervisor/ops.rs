@@ -48,7 +48,7 @@ impl BridgeHandle {
             },
             endpoint: self.mcp_url(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            demo: core.options.demo,
+            demo: core.credentials.fixed().is_some(),
             session_expired: false,
             demo_available: core.options.demo_launcher.is_some(),
         };
@@ -123,8 +123,15 @@ impl BridgeHandle {
                     .demo_launcher
                     .clone()
                     .ok_or(BridgeError::DemoUnavailable)?;
-                let demo = launcher.launch().await.map_err(BridgeError::Start)?;
-                (demo.url, demo.client)
+                let session = launcher.launch().await.map_err(BridgeError::Start)?;
+                let (id, _) = self.core.attempts.begin(&self.core.cancel);
+                self.core.credentials.set_override(session);
+                self.announce(id, Ok(()));
+                return Ok(SignInStarted {
+                    attempt_id: id,
+                    authorize_url: None,
+                    state: SignInState::Done,
+                });
             }
         };
         self.start_oauth(deployment, client).await
@@ -156,11 +163,18 @@ impl BridgeHandle {
     }
 
     fn finish_attempt(&self, id: Uuid, result: Result<(), (String, String)>) {
+        if result.is_ok() {
+            // The user chose a stored session: it replaces a demo/test override.
+            self.core.credentials.drop_override();
+        }
+        self.announce(id, result);
+    }
+
+    /// Records the attempt's end, connects when it worked, tells the faces.
+    fn announce(&self, id: Uuid, result: Result<(), (String, String)>) {
         let ok = result.is_ok();
         let view = self.core.attempts.finish(id, result);
         if ok {
-            // The user chose a session: it replaces a demo/test override.
-            self.core.credentials.drop_override();
             let relay = self.core.daemon.relay().clone();
             let cancel = self.core.cancel.clone();
             self.core.tasks.spawn(async move {

@@ -26,18 +26,15 @@ pub enum SignInRequest {
         deployment_url: String,
         token: Secret,
     },
-    /// The built-in demo deployment (see [`DemoLauncher`]).
+    /// The built-in demo deployment (see [`DemoLauncher`]): used in memory,
+    /// the stored sign-in is left alone.
     Demo,
 }
 
-/// A deployment started on demand for "try the demo".
-#[derive(Debug, Clone)]
-pub struct DemoDeployment {
-    pub url: String,
-    /// The OAuth2 client to sign in with, when the deployment does not
-    /// offer dynamic registration.
-    pub client: Option<PreRegisteredClient>,
-}
+/// A deployment started on demand for "try the demo", and the session to
+/// use with it. The session is kept in memory only: the user's stored
+/// sign-in is untouched, and signing out (or in for real) ends the demo.
+pub type DemoDeployment = super::CredentialsOverride;
 
 /// Starts the demo deployment. The CLI implements it with the simulator, so
 /// the core library does not depend on it.
