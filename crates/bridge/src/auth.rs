@@ -89,7 +89,7 @@ pub enum AuthError {
     )]
     OAuthDisabled { deployment: String },
     #[error(
-        "{deployment} has no OAuth2 client for Coder Bridge and does not allow dynamic client registration. Either ask your Coder admin to create an OAuth2 app (Deployment > OAuth2 Applications, callback http://127.0.0.1/callback) and run `coder-bridge login {deployment} --client-id <id> --client-secret <secret>`, or to enable dynamic client registration; or sign in with a session token: `coder tokens create | coder-bridge login {deployment} --token`"
+        "{deployment} has no OAuth2 client for Coder Bridge and does not allow dynamic client registration. Either ask your Coder admin to create an OAuth2 app (Deployment > OAuth2 Applications, callback URL http://127.0.0.1/callback, or http://127.0.0.1:<port>/callback with `--callback-port <port>` on releases that match the port exactly) and run `coder-bridge login {deployment} --client-id <id> --client-secret <secret>`, or to enable dynamic client registration; or sign in with a session token: `coder tokens create | coder-bridge login {deployment} --token`"
     )]
     RegistrationUnavailable { deployment: String },
     #[error(

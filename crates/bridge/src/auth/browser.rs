@@ -66,11 +66,10 @@ fn platform_opener(url: &str) -> (String, Vec<String>) {
     if cfg!(target_os = "macos") {
         ("open".into(), vec![url.into()])
     } else if cfg!(windows) {
-        // `start` is a cmd built-in; the empty title keeps a quoted URL
-        // from being taken as the window title.
+        // Not `cmd /C start`: cmd would split the URL at its `&`s.
         (
-            "cmd".into(),
-            vec!["/C".into(), "start".into(), String::new(), url.into()],
+            "rundll32".into(),
+            vec!["url.dll,FileProtocolHandler".into(), url.into()],
         )
     } else {
         ("xdg-open".into(), vec![url.into()])

@@ -103,9 +103,14 @@ pub async fn sign_in(manager: &AuthManager, options: SignInOptions) -> Account {
         .await
         .expect("sign-in starts");
     let url = flow.authorize_url().clone();
-    let browser = tokio::spawn(async move { browse(&url).await });
-    let account = Box::pin(flow.finish()).await.expect("sign-in finishes");
-    let (status, page) = browser.await.expect("browser task");
+    // Spawned: the control API will finish sign-ins on a task, so the
+    // future must be Send + 'static.
+    let finishing = tokio::spawn(flow.finish());
+    let (status, page) = browse(&url).await;
+    let account = finishing
+        .await
+        .expect("finish task")
+        .expect("sign-in finishes");
     assert_eq!(status, 200);
     assert!(page.contains("You can close this tab"), "{page}");
     account
