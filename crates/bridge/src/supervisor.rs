@@ -257,11 +257,7 @@ impl BridgeHandle {
     /// A one-time URL that signs a browser (or the tray window) in to the UI.
     pub fn open_ui_url(&self) -> String {
         let ticket = self.core.access.issue_ticket();
-        format!(
-            "http://{}/auth?ticket={}",
-            self.local_addr(),
-            ticket.expose()
-        )
+        crate::web::ticket_url(self.local_addr(), &ticket)
     }
 
     /// Where the control token was written (`<config dir>/control-token`).

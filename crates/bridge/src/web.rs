@@ -64,6 +64,12 @@ pub fn router(slot: BridgeSlot) -> Router {
         .with_state(slot)
 }
 
+/// `http://127.0.0.1:<port>/auth?ticket=…`: opening it signs a browser in.
+pub fn ticket_url(addr: std::net::SocketAddr, ticket: &crate::secret::Secret) -> String {
+    // Tickets are URL-safe base64: no escaping needed.
+    format!("http://{addr}/auth?ticket={}", ticket.expose())
+}
+
 /// The handle, or 503 in the instant between binding and start-up finishing.
 fn handle(slot: &BridgeSlot) -> Result<&BridgeHandle, ApiError> {
     slot.get().ok_or(ApiError::Bridge(

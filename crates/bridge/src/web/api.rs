@@ -238,12 +238,9 @@ async fn ticket(State(slot): State<BridgeSlot>, Extension(caller): Extension<Cal
         return Err(ApiError::BearerOnly);
     }
     let h = handle(&slot)?;
-    let url = h.open_ui_url();
-    let ticket = url
-        .split_once("ticket=")
-        .map(|(_, t)| t.to_owned())
-        .unwrap_or_default();
-    ok(json!({ "ticket": ticket, "url": url }))
+    let ticket = h.access().issue_ticket();
+    let url = super::ticket_url(h.local_addr(), &ticket);
+    ok(json!({ "ticket": ticket.expose(), "url": url }))
 }
 
 /// `GET /auth?ticket=…`: trades a one-time ticket for the session cookie.
