@@ -25,6 +25,10 @@ pub use self::gate::PolicyGate;
 /// How long a call waits for an answer unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Calls one agent may have waiting at once; beyond this they are refused at
+/// once, so a runaway agent cannot bury the user in prompts.
+pub const MAX_PENDING_PER_AGENT: usize = 16;
+
 /// How many changes a slow face may lag behind before it must re-read `pending()`.
 const CHANGES_CAPACITY: usize = 256;
 
@@ -97,7 +101,11 @@ pub enum ConsentOutcome {
     AllowedOnce,
     AllowedAlways,
     Denied,
-    TimedOut { after: Duration },
+    TimedOut {
+        after: Duration,
+    },
+    /// The agent already has [`MAX_PENDING_PER_AGENT`] calls waiting; not queued.
+    TooManyPending,
 }
 
 /// A call to ask about.
@@ -214,13 +222,24 @@ impl ConsentQueue {
         };
         let id = request.id;
         let (reply, mut answer) = oneshot::channel();
-        self.lock().insert(
-            id,
-            Pending {
-                request: request.clone(),
-                reply,
-            },
-        );
+        {
+            let mut pending = self.lock();
+            let waiting = pending
+                .values()
+                .filter(|p| p.request.agent == request.agent)
+                .count();
+            if waiting >= MAX_PENDING_PER_AGENT {
+                tracing::warn!(agent = %request.agent, waiting, "too many calls waiting for consent; refusing");
+                return ConsentOutcome::TooManyPending;
+            }
+            pending.insert(
+                id,
+                Pending {
+                    request: request.clone(),
+                    reply,
+                },
+            );
+        }
         tracing::info!(%id, agent = %request.agent, tool = %request.tool, "call waits for consent");
         let _ = self
             .inner

@@ -302,6 +302,43 @@ async fn irreversible_calls_are_flagged_in_the_prompt() {
     ));
 }
 
+#[tokio::test]
+async fn one_agent_cannot_bury_the_user_in_prompts() {
+    let mut f = fixture(Duration::from_secs(60));
+    let max = bridge::consent::MAX_PENDING_PER_AGENT;
+    let mut waiting = Vec::new();
+    for _ in 0..max {
+        let gate = f.gate.clone();
+        waiting.push(tokio::spawn(async move {
+            gate.admit(bash_call("cursor")).await
+        }));
+        next_added(&mut f.changes).await;
+    }
+    let refused = timeout(BOUND, f.gate.admit(bash_call("cursor")))
+        .await
+        .expect("refused at once");
+    let GateDecision::Deny { decision, reason } = refused else {
+        panic!("expected a refusal, got {refused:?}")
+    };
+    assert_eq!(decision, ConsentDecision::DeniedByPolicy);
+    assert!(reason.contains("already wait"), "{reason}");
+    assert_eq!(f.gate.queue().pending().len(), max);
+
+    // Another agent is not affected.
+    let gate = f.gate.clone();
+    let other = tokio::spawn(async move { gate.admit(bash_call("zed")).await });
+    let request = next_added(&mut f.changes).await;
+    assert_eq!(request.agent, "zed");
+    other.abort();
+    for task in &waiting {
+        task.abort();
+    }
+    for _ in 0..=max {
+        assert_eq!(next_resolved(&mut f.changes).await, Resolution::Withdrawn);
+    }
+    assert!(f.gate.queue().pending().is_empty());
+}
+
 #[test]
 fn answers_parse_from_cli_words() {
     assert_eq!(

@@ -2,7 +2,7 @@
 
 use rmcp::model::Tool;
 
-use super::{Ask, ConsentOutcome, ConsentQueue, human_duration};
+use super::{Ask, ConsentOutcome, ConsentQueue, MAX_PENDING_PER_AGENT, human_duration};
 use crate::events::ConsentDecision;
 use crate::gate::{CallGate, GateDecision, GateRequest};
 use crate::policy::{Decision, Policy};
@@ -68,6 +68,13 @@ impl CallGate for PolicyGate {
                     ConsentOutcome::Denied => GateDecision::Deny {
                         decision: ConsentDecision::Denied,
                         reason: "The user denied this call in Coder Bridge.".to_owned(),
+                    },
+                    ConsentOutcome::TooManyPending => GateDecision::Deny {
+                        decision: ConsentDecision::DeniedByPolicy,
+                        reason: format!(
+                            "{MAX_PENDING_PER_AGENT} calls from this agent already wait for the \
+                             user's consent in Coder Bridge; try again once they are answered."
+                        ),
                     },
                     ConsentOutcome::TimedOut { after } => GateDecision::Deny {
                         decision: ConsentDecision::TimedOut,
