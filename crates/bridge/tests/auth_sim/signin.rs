@@ -321,3 +321,42 @@ async fn session_token_sign_in_checks_the_token() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_registration_the_server_dropped_is_replaced_not_reused() {
+    within(async {
+        let sim = sim(auto().dcr(true)).await;
+        let env = Env::new();
+        let first = sign_in(&env.manager, SignInOptions::new(sim.url().as_str())).await;
+        let rejected = env.manager.current().await.expect("token").access_token;
+        // The admin deletes the app (RFC 7592 DELETE, as Coder's UI would).
+        let text = std::fs::read_to_string(env.config().join("registrations.json")).expect("read");
+        let stored: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let uri = stored[sim.url().as_str()]["registration_client_uri"]
+            .as_str()
+            .expect("management URI stored")
+            .to_owned();
+        let token = env
+            .secret("#registration_access_token")
+            .expect("registration token stored");
+        let deleted = reqwest::Client::new()
+            .delete(uri)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("delete");
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+
+        let err = env
+            .manager
+            .after_unauthorized(&rejected)
+            .await
+            .expect_err("the client is gone");
+        assert_eq!(err.code(), "session_expired");
+        let second = sign_in(&env.manager, SignInOptions::new(sim.url().as_str())).await;
+        assert_ne!(first.client_id, second.client_id, "a fresh registration");
+        assert_eq!(sim.counters().registrations, 2);
+        assert!(env.manager.current().await.is_ok());
+    })
+    .await;
+}
