@@ -77,6 +77,8 @@ def isolated_env(home: Path) -> dict[str, str]:
     # No keychain in these tests: secrets go to the 0600 file store.
     env["CODER_BRIDGE_SECRET_STORE"] = "file"
     env["CODER_BRIDGE_LOG"] = "info"
+    # Plain logs: they end up in files and failure reports.
+    env["NO_COLOR"] = "1"
     env.pop("BROWSER", None)
     return env
 
