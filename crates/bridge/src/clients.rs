@@ -14,20 +14,20 @@ mod document;
 mod entry;
 mod error;
 pub(crate) mod files;
+mod plan;
 mod table;
 
 use std::ffi::OsString;
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 pub use entry::Drift;
 pub use error::ClientError;
+pub use plan::{Action, Applied, Plan, Removed, apply, plan, plan_remove, remove};
 pub use table::{AGENTS, Agent, Dirs, ENTRY_NAME, EntryShape, Os, config_path, install_markers};
 
-use crate::client_tokens::{ClientTokens, new_token};
+use crate::client_tokens::ClientTokens;
 use crate::secret::Secret;
 
 /// Suffix of the backup taken before the first change to a file.
@@ -80,7 +80,7 @@ impl Context {
             url: local_url(port),
             binary,
             tokens,
-            path_var: std::env::var_os("PATH"),
+            path_var: std::env::var_os(crate::env::PATH),
         }
     }
 
@@ -130,7 +130,7 @@ pub struct Status {
 pub fn status(agent: &str, ctx: &Context) -> Result<Status, ClientError> {
     let agent = self::agent(agent)?;
     let path = ctx.config_path(agent);
-    let found = match read(&path)? {
+    let found = match plan::read(&path)? {
         Some(text) => document::read_entry(&path, &text.body, agent.servers_key, ENTRY_NAME)?,
         None => None,
     };
@@ -158,279 +158,10 @@ pub fn status(agent: &str, ctx: &Context) -> Result<Status, ClientError> {
     })
 }
 
-/// What a plan does to the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// The file does not exist yet.
-    Create,
-    Update,
-    /// Nothing to do: already up to date (or nothing of ours to remove).
-    Unchanged,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Upsert,
-    Remove,
-}
-
-/// A previewed change to one agent's config.
-///
-/// `before`, `after` and `diff` are for showing: client tokens in them are
-/// shortened to their last four characters. [`apply`] redoes the edit under
-/// the file lock on whatever the file holds by then, so a file changed in
-/// between is merged, not clobbered.
-#[derive(Clone)]
-pub struct Plan {
-    pub agent: &'static Agent,
-    pub path: PathBuf,
-    pub action: Action,
-    pub before: String,
-    pub after: String,
-    /// Unified diff of `before` → `after`; empty when unchanged.
-    pub diff: String,
-    op: Op,
-    /// The token the preview shows when the agent has none yet; apply
-    /// stores this one, so the preview is what lands.
-    token: Secret,
-    ctx: Context,
-}
-
-impl std::fmt::Debug for Plan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan")
-            .field("agent", &self.agent.id)
-            .field("path", &self.path)
-            .field("action", &self.action)
-            .field("op", &self.op)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Plan {
-    pub fn changes(&self) -> bool {
-        self.action != Action::Unchanged
-    }
-}
-
-/// Previews writing (or repairing) our entry in `agent`'s config.
-pub fn plan(agent: &str, ctx: &Context) -> Result<Plan, ClientError> {
-    make_plan(self::agent(agent)?, ctx, Op::Upsert)
-}
-
-/// Previews taking our entry out of `agent`'s config.
-pub fn plan_remove(agent: &str, ctx: &Context) -> Result<Plan, ClientError> {
-    make_plan(self::agent(agent)?, ctx, Op::Remove)
-}
-
-fn make_plan(agent: &'static Agent, ctx: &Context, op: Op) -> Result<Plan, ClientError> {
-    let path = ctx.config_path(agent);
-    let current = read(&path)?;
-    let token = ctx.tokens.get(agent.id).unwrap_or_else(new_token);
-    let after = edit(agent, ctx, op, current.as_ref(), &path, &token)?;
-    let before = current.as_ref().map(Text::full).unwrap_or_default();
-    let (action, after) = match after {
-        None => (Action::Unchanged, before.clone()),
-        Some(after) if current.is_none() => (Action::Create, after),
-        Some(after) => (Action::Update, after),
-    };
-    let (before, after) = (entry::redact(&before), entry::redact(&after));
-    let diff = if action == Action::Unchanged {
-        String::new()
-    } else {
-        let shown = path.display().to_string();
-        similar::TextDiff::from_lines(&before, &after)
-            .unified_diff()
-            .context_radius(3)
-            .header(&shown, &shown)
-            .to_string()
-    };
-    Ok(Plan {
-        agent,
-        path,
-        action,
-        before,
-        after,
-        diff,
-        op,
-        token,
-        ctx: ctx.clone(),
-    })
-}
-
-/// The result of [`apply`].
-#[derive(Debug, Clone, Serialize)]
-pub struct Applied {
-    pub agent: &'static str,
-    /// The file written (a symlink's target when the config is a link).
-    pub path: PathBuf,
-    pub changed: bool,
-    pub created: bool,
-    /// Set when this call made the backup (the first change we ever made).
-    pub backup: Option<PathBuf>,
-}
-
-/// Makes the change a plan previewed.
-pub fn apply(plan: &Plan) -> Result<Applied, ClientError> {
-    let agent = plan.agent;
-    let ctx = &plan.ctx;
-    let token = match plan.op {
-        // Every agent gets a token, stdio ones too: the shim presents it.
-        Op::Upsert => ctx.tokens.get_or_insert(agent.id, plan.token.clone())?,
-        Op::Remove => plan.token.clone(),
-    };
-    let target =
-        files::resolve_symlinks(&plan.path).map_err(ClientError::io("resolve", &plan.path))?;
-    let dir = target.parent().unwrap_or(Path::new("."));
-    if plan.op == Op::Upsert {
-        files::create_dir_all(dir, 0o700).map_err(ClientError::io("create", dir))?;
-    } else if !dir.is_dir() {
-        return Ok(unchanged(agent, target));
-    }
-    let lock_path = files::sibling(&target, LOCK_SUFFIX);
-    let _lock =
-        files::FileLock::acquire(&lock_path).map_err(ClientError::io("lock", &lock_path))?;
-    let current = read(&target)?;
-    let Some(after) = edit(agent, ctx, plan.op, current.as_ref(), &target, &token)? else {
-        return Ok(unchanged(agent, target));
-    };
-    let mut backup = None;
-    if let Some(current) = &current {
-        if current.readonly {
-            return Err(ClientError::ReadOnly { path: target });
-        }
-        let bak = files::sibling(&target, BACKUP_SUFFIX);
-        if !bak.exists() {
-            fs::copy(&target, &bak).map_err(ClientError::io("back up", &target))?;
-            backup = Some(bak);
-        }
-    }
-    files::atomic_write(&target, after.as_bytes(), 0o600)
-        .map_err(ClientError::io("write", &target))?;
-    tracing::info!(agent = agent.id, path = %target.display(), "updated agent config");
-    Ok(Applied {
-        agent: agent.id,
-        created: current.is_none(),
-        path: target,
-        changed: true,
-        backup,
-    })
-}
-
-fn unchanged(agent: &Agent, path: PathBuf) -> Applied {
-    Applied {
-        agent: agent.id,
-        path,
-        changed: false,
-        created: false,
-        backup: None,
-    }
-}
-
-/// The result of [`remove`].
-#[derive(Debug, Clone, Serialize)]
-pub struct Removed {
-    pub agent: &'static str,
-    pub path: PathBuf,
-    /// Our entry was in the file and is gone now.
-    pub removed: bool,
-    /// The agent's client token existed and was revoked.
-    pub revoked: bool,
-    pub backup: Option<PathBuf>,
-}
-
-/// Removes our entry (only ours: a foreign `coder` entry stays) and revokes
-/// the agent's client token.
-pub fn remove(agent: &str, ctx: &Context) -> Result<Removed, ClientError> {
-    let plan = plan_remove(agent, ctx)?;
-    let applied = apply(&plan)?;
-    let revoked = ctx.tokens.revoke(plan.agent.id)?;
-    Ok(Removed {
-        agent: plan.agent.id,
-        path: applied.path,
-        removed: applied.changed,
-        revoked,
-        backup: applied.backup,
-    })
-}
-
-/// A config file's text, split from a byte-order mark some Windows editors
-/// add (the parser rejects it; we put it back on write).
-struct Text {
-    bom: bool,
-    body: String,
-    readonly: bool,
-}
-
-impl Text {
-    fn full(&self) -> String {
-        if self.bom {
-            format!("\u{feff}{}", self.body)
-        } else {
-            self.body.clone()
-        }
-    }
-}
-
-fn read(path: &Path) -> Result<Option<Text>, ClientError> {
-    let raw = match fs::read(path) {
-        Ok(raw) => raw,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(ClientError::io("read", path)(err)),
-    };
-    let readonly = fs::metadata(path)
-        .map(|m| m.permissions().readonly())
-        .unwrap_or(false);
-    let text = String::from_utf8(raw).map_err(|err| {
-        ClientError::io("read", path)(io::Error::new(io::ErrorKind::InvalidData, err))
-    })?;
-    let (bom, body) = match text.strip_prefix('\u{feff}') {
-        Some(body) => (true, body.to_owned()),
-        None => (false, text),
-    };
-    Ok(Some(Text {
-        bom,
-        body,
-        readonly,
-    }))
-}
-
-/// The new file text for `op`, or `None` when the file is fine as it is.
-fn edit(
-    agent: &Agent,
-    ctx: &Context,
-    op: Op,
-    current: Option<&Text>,
-    path: &Path,
-    token: &Secret,
-) -> Result<Option<String>, ClientError> {
-    let body = current.map(|t| t.body.as_str()).unwrap_or("");
-    let existing = document::read_entry(path, body, agent.servers_key, ENTRY_NAME)?;
-    let ours = existing.as_ref().is_some_and(entry::is_ours);
-    let new_body = match op {
-        Op::Upsert => {
-            let want = entry::desired(agent, &ctx.binary, &ctx.url, Some(token));
-            Some(document::upsert(
-                path,
-                body,
-                agent.servers_key,
-                ENTRY_NAME,
-                &want,
-                ours,
-            )?)
-        }
-        // A foreign entry under our name is not ours to remove.
-        Op::Remove if ours => document::remove(path, body, agent.servers_key, ENTRY_NAME)?,
-        Op::Remove => None,
-    };
-    Ok(new_body
-        .filter(|b| current.is_none() || b != body)
-        .map(|b| {
-            if current.is_some_and(|t| t.bom) {
-                format!("\u{feff}{b}")
-            } else {
-                b
-            }
-        }))
+/// The entry `configure` writes for `agent`, as JSON: for showing it (a
+/// copy-and-paste snippet in the UI) without writing anything. `token` is
+/// the agent's client token; stdio entries do not carry it.
+pub fn entry_for(agent: &Agent, ctx: &Context, token: Option<&Secret>) -> serde_json::Value {
+    let fields = entry::desired(agent, &ctx.binary, &ctx.url, token);
+    serde_json::Value::Object(fields.into_iter().collect())
 }

@@ -18,3 +18,6 @@ pub const PORT: &str = "CODER_BRIDGE_PORT";
 pub const SECRET_STORE: &str = "CODER_BRIDGE_SECRET_STORE";
 /// Seconds a call waits for the user's consent before it is denied (default 120).
 pub const CONSENT_TIMEOUT: &str = "CODER_BRIDGE_CONSENT_TIMEOUT";
+/// Searched for agents' executables (`cursor`, `code`, `windsurf`, `claude`, `zed`)
+/// to tell whether an agent is installed (`coder-bridge agents`, `configure --all`).
+pub const PATH: &str = "PATH";
