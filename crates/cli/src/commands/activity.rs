@@ -3,6 +3,7 @@
 //! With the daemon running this uses its control API (and its live event
 //! stream for `--follow`). Without it, the activity database is read directly.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -61,7 +62,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("No calls recorded yet.");
     }
     for row in &rows {
-        print_row(row, args.json)?;
+        if !print_row(row, args.json)? {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let Some(events) = events.as_mut() else {
         return Ok(ExitCode::SUCCESS);
@@ -71,8 +74,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "call" => {
                 let row: ActivityView =
                     serde_json::from_str(&event.data).context("unexpected call event")?;
-                if matches(&row, &args) {
-                    print_row(&row, args.json)?;
+                if matches(&row, &args) && !print_row(&row, args.json)? {
+                    return Ok(ExitCode::SUCCESS);
                 }
             }
             "resync" if !args.json => {
@@ -135,11 +138,23 @@ fn outcome_name(outcome: Outcome) -> String {
     }
 }
 
-fn print_row(row: &ActivityView, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string(row)?);
-        return Ok(());
+/// Prints one row; `false` when stdout is gone (`activity --follow | head`),
+/// which ends the command quietly instead of panicking in `println!`.
+fn print_row(row: &ActivityView, json: bool) -> anyhow::Result<bool> {
+    let line = if json {
+        serde_json::to_string(row)?
+    } else {
+        format_row(row)
+    };
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("cannot write to stdout"),
     }
+}
+
+fn format_row(row: &ActivityView) -> String {
     // Whole seconds in UTC: the local offset cannot be read soundly in a
     // multi-threaded process.
     let when = time::OffsetDateTime::from_unix_timestamp(i64::try_from(row.at / 1000).unwrap_or(0))
@@ -160,11 +175,10 @@ fn print_row(row: &ActivityView, json: bool) -> anyhow::Result<()> {
         .as_deref()
         .map(|e| format!("  {e}"))
         .unwrap_or_default();
-    println!(
+    format!(
         "{when}  {:14}  {what:32}  {:10}  {:>7.0} ms{consent}{error}",
         row.agent,
         outcome_name(row.outcome),
         row.latency_ms,
-    );
-    Ok(())
+    )
 }
