@@ -110,14 +110,26 @@ export function render(root, { showError }) {
       && (!filters.outcome || row.outcome === filters.outcome);
   }
 
+  // Live rows that arrive while a fetch is in flight may not be in the
+  // database yet (it is written off the hot path): keep them across the swap.
+  let arrivedDuringLoad = null;
+  let loadSeq = 0;
   async function loadFeed() {
+    const seq = ++loadSeq;
+    arrivedDuringLoad = [];
     feedState.textContent = "Loading…";
     try {
       const rows = await get(`/api/activity${query({ limit: 100, ...filters })}`);
+      if (seq !== loadSeq) return;
+      const same = (a, b) => a.at === b.at && a.agent === b.agent && a.method === b.method && a.tool === b.tool;
+      const missing = arrivedDuringLoad.filter((live) => !rows.some((r) => same(r, live)));
+      arrivedDuringLoad = null;
       rows.forEach(remember);
-      replace(tbody, rows.map((r) => rowFor(r, false)));
-      feedState.textContent = rows.length ? "" : "No calls yet. They appear here as agents make them.";
+      replace(tbody, missing.map((r) => rowFor(r, true)), rows.map((r) => rowFor(r, false)));
+      feedState.textContent = rows.length + missing.length ? "" : "No calls yet. They appear here as agents make them.";
     } catch (error) {
+      if (seq !== loadSeq) return;
+      arrivedDuringLoad = null;
       feedState.textContent = "";
       showError(error, "Cannot load activity");
     }
@@ -169,6 +181,7 @@ export function render(root, { showError }) {
   const offCall = on("call", (row) => {
     remember(row);
     if (matches(row)) {
+      arrivedDuringLoad?.push(row);
       tbody.prepend(rowFor(row, true));
       while (tbody.rows.length > MAX_ROWS) tbody.lastElementChild.remove();
       feedState.textContent = "";
