@@ -79,8 +79,16 @@ impl Sim {
             url,
         });
         let ct = CancellationToken::new();
-        let router = server::router(&shared, ct.child_token());
-        let task = tokio::spawn(server::serve(listener, shared.clone(), router, ct.clone()));
+        // MCP sessions outlive `ct` briefly so in-flight calls can finish.
+        let mcp_ct = CancellationToken::new();
+        let router = server::router(&shared, mcp_ct.clone());
+        let task = tokio::spawn(server::serve(
+            listener,
+            shared.clone(),
+            router,
+            ct.clone(),
+            mcp_ct,
+        ));
         tracing::info!(url = %shared.url, "simulated Coder deployment listening");
         Ok(Sim { shared, ct, task })
     }

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -78,12 +79,18 @@ async fn handle(
     Ok(response)
 }
 
-/// Accepts connections until `ct` is cancelled, then closes every open one.
+/// How long in-flight requests may take to finish when the server stops.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Accepts connections until `ct` is cancelled. Then, like a real deployment
+/// restarting gracefully, it lets in-flight requests finish (briefly) before
+/// ending MCP sessions and SSE streams (`mcp_ct`) and closing what is left.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     router: Router,
     ct: CancellationToken,
+    mcp_ct: CancellationToken,
 ) {
     let mut connections = JoinSet::new();
     loop {
@@ -100,17 +107,32 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        let (shared, router) = (shared.clone(), router.clone());
+        let (shared, router, stop) = (shared.clone(), router.clone(), ct.clone());
         let service = hyper::service::service_fn(move |request| {
             handle(shared.clone(), router.clone(), request)
         });
         connections.spawn(async move {
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended");
             }
         });
     }
     drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(GRACE, drain).await;
+    mcp_ct.cancel();
+    let _ = tokio::time::timeout(GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     connections.shutdown().await;
 }

@@ -208,3 +208,27 @@ async fn restart_on_the_same_port_keeps_session_token() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    within(async {
+        let sim = start(SimConfig::default()).await;
+        sim.faults().set_latency(Duration::from_millis(200));
+        let url = sim.url().join("api/v2/buildinfo").expect("url");
+        let in_flight =
+            tokio::spawn(async move { http().get(url).send().await.map(|r| r.status()) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let port = sim.url().port().expect("port");
+        sim.shutdown().await;
+        assert_eq!(
+            in_flight.await.expect("task").expect("answered").as_u16(),
+            200
+        );
+        let refused = http()
+            .get(format!("http://127.0.0.1:{port}/api/v2/buildinfo"))
+            .send()
+            .await;
+        assert!(refused.is_err(), "nothing listens after shutdown");
+    })
+    .await;
+}
