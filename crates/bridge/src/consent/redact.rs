@@ -233,6 +233,27 @@ mod tests {
     }
 
     #[test]
+    fn summaries_are_redacted_whether_json_or_not() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXBhcnQ";
+        let json = format!(r#"{{"items":["Bearer {jwt}",{{"Cookie":"a=b"}}],"n":1}}"#);
+        let out = redact_summary(&json);
+        assert!(!out.contains(jwt) && !out.contains("a=b"), "{out}");
+        assert!(out.contains(r#""n":1"#), "{out}");
+        // Cut mid-way by the emitter, so not JSON any more.
+        let cut = r#"{"password": "hunter2", "path": "/src/main.rs", "tok"#;
+        let out = redact_summary(cut);
+        assert!(
+            !out.contains("hunter2") && out.contains("/src/main.rs"),
+            "{out}"
+        );
+        // Ordinary words near secret-ish names are left alone.
+        assert_eq!(
+            redact_text("the token was rotated"),
+            "the token was rotated"
+        );
+    }
+
+    #[test]
     fn hides_secret_keys_and_truncates() {
         let args = serde_json::json!({
             "workspace": "dev",
