@@ -141,6 +141,15 @@ impl AuthManager {
         *cache = Cache::default();
     }
 
+    /// Starts a browser sign-in; see [`super::SignIn`]. Open the returned
+    /// `authorize_url()`, then await `finish()` (which may run on a task).
+    pub async fn start_sign_in(
+        &self,
+        options: super::SignInOptions,
+    ) -> Result<super::SignIn, AuthError> {
+        super::SignIn::start(self, options).await
+    }
+
     /// The stored account, if any, without touching secrets or the network.
     pub fn account(&self) -> Result<Option<Account>, AuthError> {
         self.inner.state.read_account()

@@ -360,3 +360,40 @@ async fn a_registration_the_server_dropped_is_replaced_not_reused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn older_coder_with_an_exact_port_app_signs_in_on_that_port() {
+    within(async {
+        // Older Coder: the first registered URI only, port matched exactly.
+        let sim = sim(auto().redirect_mode(coder_sim::RedirectMode::Legacy)).await;
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let callback = format!("http://127.0.0.1:{port}/callback");
+        let (client_id, secret) = sim.register_app("Coder Bridge", &[callback.as_str()], true);
+        let env = Env::new();
+        let mut options = SignInOptions::new(sim.url().as_str());
+        options.client = Some(PreRegisteredClient {
+            client_id,
+            client_secret: secret.map(Secret::new),
+        });
+        options.callback_port = Some(port);
+        let flow = env.manager.start_sign_in(options).await.expect("starts");
+        let redirect = flow
+            .authorize_url()
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned());
+        assert_eq!(redirect.as_deref(), Some(callback.as_str()));
+        let url = flow.authorize_url().clone();
+        let finishing = tokio::spawn(flow.finish());
+        let (status, _) = browse(&url).await;
+        assert_eq!(status, 200);
+        finishing.await.expect("task").expect("signed in");
+        // The stored client remembers its port for next time.
+        let again = sign_in(&env.manager, SignInOptions::new(sim.url().as_str())).await;
+        assert_eq!(again.kind, SessionKind::Oauth);
+        assert_eq!(sim.counters().token_grants, 2);
+    })
+    .await;
+}
