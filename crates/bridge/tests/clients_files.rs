@@ -278,3 +278,20 @@ fn unknown_agents_list_the_valid_names() {
         assert!(text.contains(agent.id), "{text}");
     }
 }
+
+#[test]
+fn remove_revokes_the_token_even_when_the_file_cannot_be_edited() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), 7331);
+    clients::apply(&clients::plan("cursor", &ctx).expect("plan")).expect("apply");
+    let token = ctx.tokens.get("cursor").expect("token");
+    let path = cursor_path(&ctx);
+    let broken = fs::read_to_string(&path)
+        .expect("read")
+        .replace("\"type\"", "type");
+    fs::write(&path, &broken).expect("break it");
+    let err = clients::remove("cursor", &ctx).expect_err("unparsable");
+    assert_eq!(err.code(), "clients.parse");
+    assert_eq!(fs::read_to_string(&path).expect("read"), broken);
+    assert_eq!(ctx.tokens.verify(token.expose()), None);
+}

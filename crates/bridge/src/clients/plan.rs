@@ -197,12 +197,17 @@ pub struct Removed {
 
 /// Removes our entry (only ours: a foreign `coder` entry stays) and revokes
 /// the agent's client token.
+///
+/// The token is revoked even when the file cannot be edited (unparsable,
+/// read-only): whatever is left in the file then no longer works, which is
+/// what the user asked for. The file error is still returned.
 pub fn remove(agent: &str, ctx: &Context) -> Result<Removed, ClientError> {
-    let plan = plan_remove(agent, ctx)?;
-    let applied = apply(&plan)?;
-    let revoked = ctx.tokens.revoke(plan.agent.id)?;
+    let agent = super::agent(agent)?;
+    let edited = make_plan(agent, ctx, Op::Remove).and_then(|plan| apply(&plan));
+    let revoked = ctx.tokens.revoke(agent.id)?;
+    let applied = edited?;
     Ok(Removed {
-        agent: plan.agent.id,
+        agent: agent.id,
         path: applied.path,
         removed: applied.changed,
         revoked,

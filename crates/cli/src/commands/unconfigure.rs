@@ -22,8 +22,20 @@ fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
     let agent = clients::agent(&args.agent)?;
     // The port only shapes the entry we would write; removal ignores it.
     let ctx = super::configure::context(bridge::paths::DEFAULT_PORT)?;
-    let removed = clients::remove(agent.id, &ctx)?;
     let name = agent.display_name;
+    let removed = match clients::remove(agent.id, &ctx) {
+        Ok(removed) => removed,
+        Err(err) => {
+            // `remove` revokes the token even when the file cannot be edited.
+            eprintln!("coder-bridge: {err}");
+            if ctx.tokens.get(agent.id).is_none() {
+                eprintln!(
+                    "{name}: its client token is revoked, so an entry left in the file no longer works"
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let path = removed.path.display();
     if removed.removed {
         println!("{name}: removed the coder entry from {path}");
