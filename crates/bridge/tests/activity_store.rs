@@ -405,23 +405,33 @@ async fn measure(n: usize) {
         },
     );
     let started = Instant::now();
+    // Time spent in `record` is what the call path pays per event.
+    let mut recording = Duration::ZERO;
     for chunk in 0..n.div_ceil(10_000) {
-        for i in 0..10_000.min(n - chunk * 10_000) {
-            let agent = ["cursor", "zed", "vscode"][i % 3];
-            store.record(event(
-                agent,
-                &format!("tool_{}", i % 17),
-                Outcome::Ok,
-                (i % 500) as u64,
-            ));
+        let events: Vec<_> = (0..10_000.min(n - chunk * 10_000))
+            .map(|i| {
+                let agent = ["cursor", "zed", "vscode"][i % 3];
+                event(
+                    agent,
+                    &format!("tool_{}", i % 17),
+                    Outcome::Ok,
+                    (i % 500) as u64,
+                )
+            })
+            .collect();
+        let t = Instant::now();
+        for e in events {
+            store.record(e);
         }
+        recording += t.elapsed();
         store.flush().await.expect("flush");
     }
     let elapsed = started.elapsed();
     assert_eq!(store.health().written, n as u64);
     println!(
-        "activity: inserted {n} rows in {elapsed:?} ({:.0} rows/s)",
-        n as f64 / elapsed.as_secs_f64()
+        "activity: inserted {n} rows in {elapsed:?} ({:.0} rows/s); record() cost {:?} per event",
+        n as f64 / elapsed.as_secs_f64(),
+        recording / u32::try_from(n).unwrap_or(u32::MAX)
     );
 
     let query = |q: RecentQuery| {
