@@ -1,6 +1,8 @@
 //! The daemon end to end: real rmcp clients → local server → relay →
 //! simulated Coder, in both Coder eras, with faults.
 
+#[path = "relay_daemon/fake_upstream.rs"]
+mod fake_upstream;
 #[path = "relay_daemon/faults.rs"]
 mod faults;
 #[path = "relay_daemon/harness.rs"]
