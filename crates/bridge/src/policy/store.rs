@@ -43,6 +43,10 @@ fn format_version() -> u32 {
 pub struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
+    /// Every write replaces the file by rename, so a new inode marks a new
+    /// version even where modification times are coarse (1 s on some file
+    /// systems) and the length did not change.
+    inode: u64,
 }
 
 /// The stamp of the file now; `None` when it does not exist.
@@ -51,6 +55,7 @@ pub fn stamp(path: &Path) -> Result<Option<Stamp>, PolicyError> {
         Ok(meta) => Ok(Some(Stamp {
             modified: meta.modified().ok(),
             len: meta.len(),
+            inode: inode(&meta),
         })),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(PolicyError::Io {
@@ -58,6 +63,16 @@ pub fn stamp(path: &Path) -> Result<Option<Stamp>, PolicyError> {
             source: e,
         }),
     }
+}
+
+#[cfg(unix)]
+fn inode(meta: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_meta: &fs::Metadata) -> u64 {
+    0
 }
 
 /// Reads the file; a missing file is an empty policy.
