@@ -88,7 +88,7 @@ async fn start_daemon(port: u16) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open {}", lock_path.display()))?;
     // Blocking lock off the runtime: other shims wait here while one starts
     // the daemon, then find it healthy below.
-    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+    let lock = tokio::task::spawn_blocking(move || fs4::FileExt::lock(&lock).map(|()| lock))
         .await
         .context("the lock task failed")?
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
@@ -112,7 +112,7 @@ async fn start_daemon(port: u16) -> anyhow::Result<()> {
         )
     }
     .await;
-    let _ = lock.unlock();
+    let _ = fs4::FileExt::unlock(&lock);
     result
 }
 
