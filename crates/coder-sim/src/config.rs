@@ -59,6 +59,10 @@ pub struct SimConfig {
     pub refresh_token_lifetime: Duration,
     /// MCP tool annotations (readOnlyHint, …); older Coder sent none.
     pub annotations: bool,
+    /// Public clients (`token_endpoint_auth_method=none`), as on 2026 builds.
+    /// Off imitates older Coder: discovery omits `none`, and a dynamic
+    /// registration asking for it still gets (and must use) a secret.
+    pub public_clients: bool,
     /// The demo user's Coder session token. Fixed by default so it stays
     /// valid across a restart on the same port.
     pub session_token: String,
@@ -83,6 +87,7 @@ impl Default for SimConfig {
             access_token_lifetime: Duration::from_secs(24 * 60 * 60),
             refresh_token_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
             annotations: true,
+            public_clients: true,
             session_token: DEMO_SESSION_TOKEN.to_owned(),
             apps: Vec::new(),
             version: "v2.29.0-sim".to_owned(),
@@ -109,6 +114,10 @@ impl SimConfig {
     }
     pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.access_token_lifetime = lifetime;
+        self
+    }
+    pub fn public_clients(mut self, public_clients: bool) -> Self {
+        self.public_clients = public_clients;
         self
     }
     pub fn annotations(mut self, annotations: bool) -> Self {

@@ -1,6 +1,32 @@
 //! A simulated Coder deployment for tests and demo mode: Coder's OAuth2
 //! provider and remote MCP endpoint, with fault injection and counters.
 //!
+//! What it reproduces (see the project's notes on Coder for sources):
+//! - Discovery: `/.well-known/oauth-protected-resource` (`resource` = the
+//!   access URL without trailing slash) and
+//!   `/.well-known/oauth-authorization-server` (any suffix path), with
+//!   `registration_endpoint` only while DCR is enabled.
+//! - DCR (off by default, [`Faults::set_dcr_enabled`]) with RFC 7592
+//!   management; pre-registered apps via [`Sim::register_app`] or
+//!   [`SimConfig::apps`]; public clients (`none`).
+//! - Authorize: only Coder's eight parameters (others → 400 page), PKCE S256
+//!   with a 43–128 character challenge, `resource` → token audience, a consent
+//!   page with CSRF (or [`SimConfig::auto_approve`]), 302 to the callback;
+//!   redirect matching per [`RedirectMode`].
+//! - Tokens: form-encoded only, Basic or body client auth, unknown parameters
+//!   → `invalid_request`; access tokens are API keys `<10>-<22>`; refresh is
+//!   single-use with no grace and deletes the paired key; a code exchange
+//!   deletes the user's earlier keys for that app; revocation always 200.
+//! - MCP at `/api/experimental/mcp/http` (`?toolset=standard|chatgpt`):
+//!   session token or OAuth2 token from cookie, query, `Coder-Session-Token`
+//!   or `Authorization: Bearer`; 401 with Coder's `WWW-Authenticate`, 403 on an
+//!   audience mismatch, 404 when the provider is disabled; Coder's tools
+//!   ([`tool_catalog`]) and two prompts over in-memory templates, workspaces
+//!   and tasks; [`Era::Stateless`] or [`Era::Sessions`].
+//! - Faults ([`Faults`]): latency on every request; 503 and dropped
+//!   connections on MCP requests only; forced expiry of OAuth2 access tokens.
+//!   [`Counters`] count what really happened.
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let sim = coder_sim::Sim::start(coder_sim::SimConfig::default()).await?;

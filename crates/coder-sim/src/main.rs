@@ -49,6 +49,9 @@ struct Args {
     /// Omit MCP tool annotations, as older Coder releases did.
     #[arg(long)]
     no_annotations: bool,
+    /// No public clients, as before 2026: every registration gets a secret.
+    #[arg(long)]
+    no_public_clients: bool,
     /// Callback URL registered for the demo app (loopback apps match any port).
     #[arg(long, default_value = "http://127.0.0.1/callback")]
     demo_redirect_uri: String,
@@ -84,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         auto_approve: args.auto_approve,
         access_token_lifetime: args.access_token_lifetime,
         annotations: !args.no_annotations,
+        public_clients: !args.no_public_clients,
         ..SimConfig::default()
     }
     .with_app(AppSpec {

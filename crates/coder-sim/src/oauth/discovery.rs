@@ -32,8 +32,13 @@ pub(super) async fn authorization_server(State(shared): State<Arc<Shared>>) -> J
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": SCOPES,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     });
+    if shared.config.public_clients
+        && let Some(methods) = metadata["token_endpoint_auth_methods_supported"].as_array_mut()
+    {
+        methods.push(json!("none"));
+    }
     if shared.faults.dcr_enabled()
         && let Some(object) = metadata.as_object_mut()
     {

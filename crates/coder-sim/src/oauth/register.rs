@@ -27,7 +27,7 @@ pub(super) struct Metadata {
 }
 
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn validate(metadata: Metadata) -> Result<AppRequest, Response> {
+fn validate(metadata: Metadata, public_clients: bool) -> Result<AppRequest, Response> {
     let invalid = |error: &str, description: String| {
         oauth_error(StatusCode::BAD_REQUEST, error, &description)
     };
@@ -47,9 +47,13 @@ fn validate(metadata: Metadata) -> Result<AppRequest, Response> {
             ));
         }
     }
-    let auth_method = metadata
+    let mut auth_method = metadata
         .token_endpoint_auth_method
         .unwrap_or_else(|| "client_secret_basic".into());
+    if auth_method == "none" && !public_clients {
+        // Older coderd always issued a secret, whatever the client asked for.
+        auth_method = "client_secret_basic".into();
+    }
     if !["client_secret_basic", "client_secret_post", "none"].contains(&auth_method.as_str()) {
         return Err(invalid(
             "invalid_client_metadata",
@@ -123,7 +127,7 @@ pub(super) async fn register(
             );
         }
     };
-    let request = match validate(metadata) {
+    let request = match validate(metadata, shared.config.public_clients) {
         Ok(r) => r,
         Err(response) => return response,
     };
@@ -205,7 +209,7 @@ pub(super) async fn update(
             );
         }
     };
-    let request = match validate(metadata) {
+    let request = match validate(metadata, shared.config.public_clients) {
         Ok(r) => r,
         Err(response) => return response,
     };

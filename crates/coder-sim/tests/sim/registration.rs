@@ -203,3 +203,68 @@ async fn redirect_matching_loopback_any_port() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn older_deployments_always_issue_a_secret() {
+    within(async {
+        let sim = start(
+            SimConfig::default()
+                .dcr(true)
+                .auto_approve(true)
+                .public_clients(false),
+        )
+        .await;
+        let asm: Value = http()
+            .get(
+                sim.url()
+                    .join(".well-known/oauth-authorization-server")
+                    .expect("url"),
+            )
+            .send()
+            .await
+            .expect("asm")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            asm["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        let created: Value = http()
+            .post(sim.url().join("oauth2/register").expect("url"))
+            .json(&json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"}))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
+        let client_id = created["client_id"].as_str().expect("id");
+        let secret = created["client_secret"]
+            .as_str()
+            .expect("a secret although none was asked for");
+        let resource = resource(&sim).await;
+        let (code, verifier) = authorize(&sim, client_id, &resource).await;
+        let without_secret = http()
+            .post(sim.url().join("oauth2/tokens").expect("url"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", client_id),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(without_secret.status(), 401);
+        let (code, verifier) = authorize(&sim, client_id, &resource).await;
+        assert_eq!(
+            exchange(&sim, client_id, secret, &code, &verifier, &resource)
+                .await
+                .status(),
+            200
+        );
+        sim.shutdown().await;
+    })
+    .await;
+}
