@@ -1,16 +1,18 @@
 //! `coder-bridge demo`: a simulated Coder deployment and the daemon, signed
 //! in to it, to try everything without a real deployment. The user's real
-//! sign-in is never touched: the daemon uses the simulator's session token.
+//! sign-in is never touched: the demo session lives in memory only.
 
 use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use bridge::{
-    auth::{StaticToken, UpstreamSession},
+    auth::{StaticToken, UpstreamSession, User},
     client_tokens::ClientTokens,
     secret::Secret,
+    supervisor::{CredentialsOverride, DemoDeployment, DemoLauncher},
 };
 use coder_sim::{Sim, SimConfig};
+use tokio::sync::Mutex;
 
 /// The agents `coder-bridge configure` knows; each gets a client token.
 const AGENTS: &[&str] = &[
@@ -29,15 +31,62 @@ pub struct Args {
     pub port: u16,
 }
 
+/// Starts the simulated deployment on first use and hands out its session
+/// ("try the demo" in the UI, and `coder-bridge demo`).
+#[derive(Debug, Default)]
+pub(crate) struct SimLauncher {
+    sim: Mutex<Option<Sim>>,
+}
+
+fn demo_session(sim: &Sim) -> CredentialsOverride {
+    let user = sim.demo_user();
+    CredentialsOverride {
+        token: StaticToken(UpstreamSession {
+            access_url: sim.url(),
+            access_token: Secret::new(sim.session_token()),
+            expires_at: None,
+        }),
+        user: Some(User {
+            id: user.id.to_string(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+        }),
+    }
+}
+
+impl SimLauncher {
+    pub(crate) async fn session(&self) -> anyhow::Result<CredentialsOverride> {
+        let mut slot = self.sim.lock().await;
+        if let Some(sim) = slot.as_ref() {
+            return Ok(demo_session(sim));
+        }
+        let sim = Sim::start(SimConfig::default())
+            .await
+            .context("cannot start the simulated Coder deployment")?;
+        let session = demo_session(&sim);
+        *slot = Some(sim);
+        Ok(session)
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        if let Some(sim) = self.sim.lock().await.take() {
+            sim.shutdown().await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DemoLauncher for SimLauncher {
+    async fn launch(&self) -> Result<DemoDeployment, String> {
+        self.session().await.map_err(|e| format!("{e:#}"))
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let sim = Sim::start(SimConfig::default())
-        .await
-        .context("cannot start the simulated Coder deployment")?;
-    let credentials = Arc::new(StaticToken(UpstreamSession {
-        access_url: sim.url(),
-        access_token: Secret::new(sim.session_token()),
-        expires_at: None,
-    }));
+    let launcher = Arc::new(SimLauncher::default());
+    let session = launcher.session().await?;
+    let sim_url = session.token.0.access_url.clone();
 
     let tokens = ClientTokens::open_default().context("cannot open the client tokens")?;
     for agent in AGENTS {
@@ -48,22 +97,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let token_file = tokens.path().to_path_buf();
-    let sim_url = sim.url();
 
-    let code = super::serve::run_daemon(args.port, credentials, |daemon| {
-        let addr = daemon.local_addr();
+    let code = super::serve::run_bridge(args.port, Some(session), launcher.clone(), |bridge| {
         println!("CODER_SIM_URL={sim_url}");
-        println!("CODER_BRIDGE_UI=http://{addr}/");
+        println!("CODER_BRIDGE_UI={}", bridge.ui_url());
         eprintln!(
-            "\nCoder Bridge demo: the daemon is signed in to a simulated Coder at {sim_url}\n\
-             \n  MCP endpoint  http://{addr}/mcp\n  UI            http://{addr}/\n\
+            "\nCoder Bridge demo: signed in to a simulated Coder at {sim_url}\n\
+             \n  MCP endpoint  {}\n  UI            {}\n\
              \nPoint an agent at it:\n  coder-bridge configure cursor      (or claude-desktop, vscode, windsurf, claude-code, zed)\n\
              or send `Authorization: Bearer <token>` with a client token from {}\n\
              \nCtrl-C stops the demo.",
+            bridge.mcp_url(),
+            bridge.open_ui_url(),
             token_file.display()
         );
     })
     .await;
-    sim.shutdown().await;
+    launcher.shutdown().await;
     code
 }

@@ -3,15 +3,9 @@
 use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context;
-use bridge::{
-    activity::ActivityStore,
-    auth::{AuthManager, Credentials},
-    client_tokens::ClientTokens,
-    consent::{ConsentQueue, PolicyGate},
-    events,
-    policy::Policy,
-    server::{Daemon, DaemonHandle, DaemonInfo},
-};
+use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions, CredentialsOverride};
+
+use super::demo::SimLauncher;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,61 +15,45 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let credentials: Arc<dyn Credentials> = Arc::new(AuthManager::load_default());
-    run_daemon(args.port, credentials, |daemon| {
+    // "Try the demo" in the UI starts the simulator only when asked.
+    let launcher = Arc::new(SimLauncher::default());
+    let code = run_bridge(args.port, None, launcher.clone(), |bridge| {
         eprintln!(
-            "coder-bridge: serving agents on {} (Ctrl-C to stop)",
-            daemon.mcp_url()
+            "coder-bridge: serving agents on {} (Ctrl-C to stop)\ncoder-bridge: open the UI at {}",
+            bridge.mcp_url(),
+            bridge.open_ui_url()
         );
     })
-    .await
+    .await;
+    launcher.shutdown().await;
+    code
 }
 
-/// Starts every room around the daemon and runs until a stop signal.
-/// Shared with `demo`, which passes its own credentials; `banner` tells the
-/// user what is running once it is.
-pub(crate) async fn run_daemon(
+/// Starts every room (through the supervisor) and runs until a stop signal.
+/// Shared with `demo`, which passes the simulator's session; `banner` tells
+/// the user what is running once it is.
+pub(crate) async fn run_bridge(
     port: u16,
-    credentials: Arc<dyn Credentials>,
-    banner: impl FnOnce(&DaemonHandle),
+    credentials: Option<CredentialsOverride>,
+    launcher: Arc<SimLauncher>,
+    banner: impl FnOnce(&BridgeHandle),
 ) -> anyhow::Result<ExitCode> {
-    let tokens = ClientTokens::open_default().context("cannot open the client tokens")?;
-    let policy = Policy::open_default().context("cannot open the tool policy")?;
-    let queue = ConsentQueue::new(policy.clone(), ConsentQueue::timeout_from_env());
-    let gate = PolicyGate::new(policy, queue);
-    let activity = ActivityStore::open_default().context("cannot open the activity database")?;
-    let events = events::channel();
-    let writer = activity.subscribe_to(&events);
-
-    let daemon = Daemon::builder()
-        .credentials(credentials)
-        .gate(Arc::new(gate))
-        .tokens(tokens)
-        .events(events)
-        .port(port)
-        .start()
-        .await?;
-    let info_path = DaemonInfo::default_path();
-    if let Err(e) = DaemonInfo::new(daemon.local_addr().port()).write(&info_path) {
-        tracing::warn!(
-            "cannot write {}: {e}; `coder-bridge stdio` will not find this daemon",
-            info_path.display()
-        );
-    }
+    let mut options = BridgeOptions::from_env();
+    options.port = port;
+    options.credentials = credentials;
+    options.demo_launcher = Some(launcher);
+    let bridge = Bridge::start(options).await?;
 
     // Scripts read this line; keep its shape.
-    println!("CODER_BRIDGE_URL={}", daemon.mcp_url());
-    banner(&daemon);
+    println!("CODER_BRIDGE_URL={}", bridge.mcp_url());
+    banner(&bridge);
 
     tokio::select! {
         signal = stop_signal() => signal.context("cannot listen for stop signals")?,
-        _ = daemon.cancelled() => {}
+        () = bridge.cancelled() => {}
     }
     tracing::info!("stopping");
-    daemon.shutdown().await;
-    activity.shutdown().await;
-    writer.abort();
-    DaemonInfo::remove_if_ours(&info_path);
+    bridge.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
