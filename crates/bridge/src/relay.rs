@@ -53,6 +53,9 @@ use http::{Failure, InjectingClient, classify_transport};
 pub use upstream::{ProgressSink, UpstreamNotice};
 use upstream::{Shared, UpstreamHandler, lock};
 
+/// How long a call waits for the tool list (annotations for the gate).
+const TOOL_INFO_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// JSON-RPC error code: not signed in to Coder, or the session could not be renewed.
 pub const SIGN_IN_REQUIRED: ErrorCode = ErrorCode(-32001);
 /// JSON-RPC error code: Coder could not be reached (nothing was run).
@@ -362,9 +365,14 @@ impl Relay {
         Ok(result)
     }
 
-    /// The upstream's description of `name`, when the tool list is known.
+    /// The upstream's description of `name`, when the tool list is known or
+    /// can be fetched quickly. Bounded, because a call should not wait a
+    /// whole retry window for metadata before its own attempt.
     pub async fn tool(&self, name: &str) -> Option<Tool> {
-        let tools = self.list_tools().await.ok()?;
+        let tools = tokio::time::timeout(TOOL_INFO_TIMEOUT, self.list_tools())
+            .await
+            .ok()?
+            .ok()?;
         tools.tools.iter().find(|t| t.name == name).cloned()
     }
 
@@ -478,9 +486,15 @@ impl Relay {
                         }
                         Err(e) => match self.judge(&e, &conn).await {
                             Judged::Fail(err) => return Err(err),
-                            Judged::NotSent { reason, retry_now } if retry_now => reason,
-                            Judged::NotSent { reason, .. } => {
-                                return Err(RelayError::Unavailable { reason });
+                            // It certainly did not run upstream, so sending it
+                            // again cannot duplicate it. A second 503 in a row
+                            // (rmcp's own retry spent) waits out the backoff too
+                            // rather than failing a call Coder never saw.
+                            Judged::NotSent { reason, retry_now } => {
+                                if !retry_now {
+                                    tracing::debug!(tool = %params.name, "re-sending after backoff: {reason}");
+                                }
+                                reason
                             }
                             Judged::MaybeSent(reason) => {
                                 tracing::warn!(
