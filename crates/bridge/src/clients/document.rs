@@ -344,4 +344,25 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn indentation_style_is_followed() {
+        let tabs = up("{\n\t\"mcpServers\": {\n\t\t\"a\": {}\n\t}\n}\n");
+        assert!(
+            tabs.contains("\n\t\t\"coder\": {\n\t\t\t\"type\""),
+            "{tabs}"
+        );
+        let four = up("{\n    \"x\": 1\n}\n");
+        assert!(
+            four.contains("\n    \"mcpServers\": {\n        \"coder\""),
+            "{four}"
+        );
+    }
+
+    #[test]
+    fn a_file_of_only_comments_keeps_them() {
+        let out = up("// written by hand\n");
+        assert!(out.starts_with("// written by hand\n"), "{out}");
+        assert!(out.contains("\"coder\""), "{out}");
+    }
 }
