@@ -110,6 +110,27 @@ impl ActivityStore {
         })
     }
 
+    /// Opens an existing database for queries only: no writer, no retention
+    /// pass, nothing created (`coder-bridge activity` with no daemon running).
+    /// Recorded events are dropped.
+    pub fn open_read_only(path: impl Into<PathBuf>) -> Result<Self, ActivityError> {
+        let path = path.into();
+        let reader = schema::open_reader(&path, ActivityConfig::default().busy_timeout)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                tx: Mutex::new(None),
+                reader: Arc::new(Mutex::new(reader)),
+                health: Arc::new(Mutex::new(ActivityHealth {
+                    ok: true,
+                    ..ActivityHealth::default()
+                })),
+                thread: Mutex::new(None),
+                cancel: CancellationToken::new(),
+            }),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.path
     }

@@ -246,6 +246,12 @@ async fn reopening_after_a_drop_keeps_the_rows() {
     }
     store.flush().await.expect("flush");
     drop(store);
+    let reader = ActivityStore::open_read_only(dir.path().join("activity.db")).expect("read-only");
+    assert_eq!(reader.count().await.expect("count"), 10);
+    reader.record(event("cursor", "t", Outcome::Ok, 1));
+    assert_eq!(reader.health().dropped, 1, "a reader does not write");
+    assert!(ActivityStore::open_read_only(dir.path().join("missing.db")).is_err());
+    assert!(!dir.path().join("missing.db").exists());
     let again = open(dir.path(), ActivityConfig::default());
     assert_eq!(again.count().await.expect("count"), 10);
     again.record(event("cursor", "t", Outcome::Ok, 99));

@@ -125,7 +125,12 @@ pub fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, Ac
         path: path.to_owned(),
         source,
     };
-    let conn = Connection::open(path).map_err(open_err)?;
+    // Never create a file here: a reader of a database that does not exist
+    // gets an error, not an empty file without a table.
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(busy_timeout).map_err(open_err)?;
     conn.pragma_update(None, "query_only", true)
         .map_err(open_err)?;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use bridge::activity::{ActivityConfig, ActivityStore, RecentQuery};
+use bridge::activity::{ActivityStore, RecentQuery};
 use bridge::events::Outcome;
 use bridge::supervisor::ActivityView;
 
@@ -107,7 +107,7 @@ async fn read_database(args: &Args) -> anyhow::Result<Vec<ActivityView>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let store = ActivityStore::open(&path, ActivityConfig::default())
+    let store = ActivityStore::open_read_only(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let rows = store
         .recent(RecentQuery {
