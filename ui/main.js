@@ -186,13 +186,14 @@ on("consent-added", () => {
   }
 });
 
+// Sign-in and sign-out move the page; the `signin` event may come before the
+// `status` that says we are signed in, so the status change is what counts.
+let wasSignedIn = null;
 on("status", (status) => {
   const name = routeName();
   if (!status.signed_in && name === "status") navigate("welcome");
-});
-
-on("signin", (event) => {
-  if (event.state === "done" && routeName() === "welcome") navigate("status");
+  if (status.signed_in && wasSignedIn === false && name === "welcome") navigate("status");
+  wasSignedIn = status.signed_in;
 });
 
 on("connection", updateConnection);

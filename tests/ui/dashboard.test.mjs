@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 
 import { callTool, connectAgent, resultText } from "./agent.mjs";
 import { axeViolations, launchBrowser, screenshot, startStack, until, within } from "./harness.mjs";
@@ -19,7 +19,7 @@ const VIEWS = {
   welcome: "#signin-form",
   status: "#status-user",
   consent: "#consent-list",
-  activity: "#activity-rows tr",
+  activity: "#activity-rows",
   agents: "[data-agent]",
   policy: "table.policy tbody tr",
 };
@@ -44,6 +44,13 @@ describe("web UI", { timeout: 300_000 }, () => {
     cursorConfig = path.join(stack.home, ".cursor", "mcp.json");
   });
 
+  // The page after every step, for reading a failure afterwards.
+  let step = 0;
+  afterEach(async () => {
+    step += 1;
+    await screenshot(page, `steps/${String(step).padStart(2, "0")}`).catch(() => {});
+  });
+
   after(async () => {
     await browser?.close();
     await stack?.stop();
@@ -53,7 +60,8 @@ describe("web UI", { timeout: 300_000 }, () => {
     await page.evaluate((name) => {
       location.hash = `#/${name}`;
     }, view);
-    await page.waitForSelector(`[data-view="${view}"] ${VIEWS[view]}`, { timeout: 15_000 });
+    // "attached": an empty table body is drawn but has no size.
+    await page.waitForSelector(`[data-view="${view}"] ${VIEWS[view]}`, { state: "attached", timeout: 15_000 });
   }
 
   it("without a ticket, says how to open the dashboard and shows nothing else", { timeout: STEP_MS }, async () => {

@@ -219,6 +219,7 @@ export async function axeViolations(page) {
 
 /** Save a full-page screenshot as test-artifacts/ui/<name>.png. */
 export async function screenshot(page, name) {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  await page.screenshot({ path: file, fullPage: true });
 }

@@ -7,6 +7,7 @@
 
 import { BASE } from "./api.js";
 import {
+  addCall,
   addConsent,
   emit,
   loadSnapshot,
@@ -33,7 +34,7 @@ function parse(event) {
 }
 
 const handlers = {
-  call: (data) => emit("call", data),
+  call: (data) => addCall(data),
   // {kind: "added"|"resolved", id, request?, answer?}
   consent: (data) => {
     const id = data?.id ?? data?.request?.id;

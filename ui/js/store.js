@@ -33,7 +33,21 @@ export const state = {
   connection: "connecting",
   /** The last ApiError that kept us from loading, or null. */
   fatal: null,
+  /**
+   * Calls seen on the live stream since the page loaded, newest last. The
+   * database is written off the hot path, so a row fetched right after a
+   * call may not be there yet: views merge these in.
+   */
+  recentCalls: [],
 };
+
+const RECENT_CALLS = 200;
+
+export function addCall(call) {
+  state.recentCalls.push(call);
+  if (state.recentCalls.length > RECENT_CALLS) state.recentCalls.shift();
+  emit("call", call);
+}
 
 export function setStatus(status) {
   state.status = status;

@@ -4,7 +4,7 @@
 import { get, query } from "../api.js";
 import { barChart } from "../charts.js";
 import { formatBytes, formatMs, formatTime, h, replace } from "../dom.js";
-import { on } from "../store.js";
+import { on, state } from "../store.js";
 
 const OUTCOMES = {
   ok: "OK",
@@ -110,32 +110,36 @@ export function render(root, { showError }) {
       && (!filters.outcome || row.outcome === filters.outcome);
   }
 
-  // Live rows that arrive while a fetch is in flight may not be in the
-  // database yet (it is written off the hot path): keep them across the swap.
-  let arrivedDuringLoad = null;
   let loadSeq = 0;
   async function loadFeed() {
     const seq = ++loadSeq;
-    arrivedDuringLoad = [];
     feedState.textContent = "Loading…";
     try {
-      const rows = await get(`/api/activity${query({ limit: 100, ...filters })}`);
+      const limit = 100;
+      const rows = await get(`/api/activity${query({ limit, ...filters })}`);
       if (seq !== loadSeq) return;
+      // Calls seen live but not yet in the database (it is written off the
+      // hot path), e.g. one that finished while the Consent view was showing.
+      const oldest = rows.length === limit ? rows[rows.length - 1].at : -Infinity;
       const same = (a, b) => a.at === b.at && a.agent === b.agent && a.method === b.method && a.tool === b.tool;
-      const missing = arrivedDuringLoad.filter((live) => !rows.some((r) => same(r, live)));
-      arrivedDuringLoad = null;
+      const missing = state.recentCalls
+        .filter((live) => matches(live) && live.at >= oldest && !rows.some((r) => same(r, live)))
+        .reverse();
       rows.forEach(remember);
-      replace(tbody, missing.map((r) => rowFor(r, true)), rows.map((r) => rowFor(r, false)));
+      missing.forEach(remember);
+      const merged = [...missing.map((r) => [r, true]), ...rows.map((r) => [r, false])]
+        .sort((a, b) => b[0].at - a[0].at);
+      replace(tbody, merged.map(([r, live]) => rowFor(r, live)));
       feedState.textContent = rows.length + missing.length ? "" : "No calls yet. They appear here as agents make them.";
     } catch (error) {
       if (seq !== loadSeq) return;
-      arrivedDuringLoad = null;
       feedState.textContent = "";
       showError(error, "Cannot load activity");
     }
   }
 
   let statsTimer = null;
+  let statsCatchUp = 0;
   async function loadStats() {
     clearTimeout(statsTimer);
     statsTimer = null;
@@ -145,6 +149,17 @@ export function render(root, { showError }) {
     } catch (error) {
       showError(error, "Cannot load activity charts");
       return;
+    }
+    // A call seen live may not be in the database yet (it is written off the
+    // hot path): look again shortly, a few times at most.
+    const since = Date.now() - windowSecs * 1000;
+    const seen = state.recentCalls.filter((c) => c.tool && c.at >= since).length;
+    const counted = stats.by_tool.reduce((n, r) => n + r.calls, 0);
+    if (counted < seen && statsCatchUp < 3) {
+      statsCatchUp += 1;
+      statsTimer = setTimeout(loadStats, 500);
+    } else {
+      statsCatchUp = 0;
     }
     for (const key of stats.by_agent) remember({ agent: key.key });
     for (const key of stats.by_tool) remember({ tool: key.key });
@@ -181,7 +196,6 @@ export function render(root, { showError }) {
   const offCall = on("call", (row) => {
     remember(row);
     if (matches(row)) {
-      arrivedDuringLoad?.push(row);
       tbody.prepend(rowFor(row, true));
       while (tbody.rows.length > MAX_ROWS) tbody.lastElementChild.remove();
       feedState.textContent = "";

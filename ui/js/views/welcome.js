@@ -144,7 +144,9 @@ export function render(root, { navigate, showError, clearError }) {
     setBusy(false);
     if (event.state === "done") {
       replace(progress, h("p", { class: "alert alert-ok" }, "Signed in."));
-      navigate("status");
+      // Re-signing in while signed in: status stays "signed in", so move on
+      // here; otherwise the `status` event that follows moves the page.
+      if (state.status?.signed_in) navigate("status");
     } else if (event.state === "failed") {
       progress.replaceChildren();
       showError({ code: event.code ?? "signin_failed", message: event.error ?? "Sign-in failed." }, "Sign-in failed");
