@@ -1,0 +1,11 @@
+//! Hardening of the core, proven against a real bridge and the simulated
+//! Coder: load with faults, the local attack surface, and property tests of
+//! request handling and config merging. `HARDEN_CALLS` and `PROPTEST_CASES`
+//! scale the load and the property tests up for longer runs.
+
+#[path = "harden_bridge/load.rs"]
+mod load;
+#[path = "harden_bridge/props.rs"]
+mod props;
+#[path = "harden_bridge/rig.rs"]
+mod rig;
