@@ -163,7 +163,7 @@ describe("web UI", { timeout: 300_000 }, () => {
       assert.match(await card.textContent(), /May start a workspace/);
       assert.match(await card.locator("[data-countdown]").textContent(), /\d+:\d\d left/);
       assert.equal(settled, false, "the call finished before anyone answered");
-      await screenshot(page, "consent-light");
+      await screenshot(page, "consent-pending-light");
       assert.deepEqual(await axeViolations(page), []);
 
       await card.locator('[data-answer="allow_once"]').click();
@@ -183,22 +183,28 @@ describe("web UI", { timeout: 300_000 }, () => {
     }
   });
 
-  it("returns a tool error to the agent when the user denies", { timeout: 120_000 }, async () => {
+  it("warns that an irreversible tool cannot be undone, and Deny returns a tool error", { timeout: 120_000 }, async () => {
     await page.emulateMedia({ colorScheme: "dark" });
     const agent = await connectAgent(cursorConfig, stack.daemon.origin, "ui-test-cursor");
     try {
-      const call = callTool(agent, "coder_workspace_bash", { workspace: "dev", command: "echo must-not-run" })
+      const templates = JSON.parse(resultText(await callTool(agent, "coder_list_templates", {})));
+      const template = (Array.isArray(templates) ? templates : templates.templates ?? [])[0];
+      assert.ok(template?.id, "the simulator lists no template");
+      const call = callTool(agent, "coder_delete_template", { template_id: template.id })
         .then((result) => ({ result }), (error) => ({ error }));
-      const card = page.locator("[data-consent-id]", { hasText: "coder_workspace_bash" });
+      const card = page.locator("[data-consent-id]", { hasText: "coder_delete_template" });
       await card.waitFor({ timeout: 30_000 });
-      await screenshot(page, "consent-dark");
+      assert.match(await card.locator(".warning-bad").textContent(), /Cannot be undone/);
+      await screenshot(page, "consent-pending-dark");
       assert.deepEqual(await axeViolations(page), []);
       await card.locator('[data-answer="deny"]').click();
       const outcome = await within(30_000, "the denied call to finish", call);
       const denied = outcome.error !== undefined || outcome.result.isError === true;
       assert.ok(denied, `a denied call succeeded: ${outcome.result && resultText(outcome.result)}`);
-      assert.doesNotMatch(outcome.result ? resultText(outcome.result) : "", /must-not-run/);
-      await page.waitForSelector('#activity-rows tr[data-outcome="denied"]', { timeout: 15_000 });
+      await page.waitForSelector('#activity-rows tr[data-outcome="denied"][data-tool="coder_delete_template"]', { timeout: 15_000 });
+      // The template is still there: the denied call never reached Coder.
+      const after = resultText(await callTool(agent, "coder_list_templates", {}));
+      assert.match(after, new RegExp(template.id));
     } finally {
       await agent.close();
       await page.emulateMedia({ colorScheme: "light" });

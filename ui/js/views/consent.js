@@ -50,7 +50,7 @@ export function render(root, { showError, clearError }) {
     const bar = h("progress", { max: 1000, value: 1000, "aria-hidden": "true" });
     const buttons = [
       h("button", { type: "button", class: "primary", "data-answer": "allow_once", onclick: () => answer(request, "allow_once") }, "Allow once"),
-      h("button", { type: "button", class: "secondary", "data-answer": "allow_always", onclick: () => answer(request, "allow_always") }, `Always allow for ${request.client_name || request.agent}`),
+      h("button", { type: "button", class: "secondary", "data-answer": "allow_always", onclick: () => answer(request, "allow_always") }, `Always allow for ${request.agent}`),
       h("button", { type: "button", class: "danger", "data-answer": "deny", onclick: () => answer(request, "deny") }, "Deny"),
     ];
     const warnings = [];
