@@ -9,3 +9,5 @@ mod load;
 mod props;
 #[path = "harden_bridge/rig.rs"]
 mod rig;
+#[path = "harden_bridge/surface.rs"]
+mod surface;
