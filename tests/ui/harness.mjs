@@ -119,17 +119,9 @@ export async function startStack() {
     stack.sim = await within(STARTUP_MS, "coder-sim to print its URL", readSimFacts(sim));
 
     const port = await freePort();
-    const daemon = start("coder-bridge", ["serve", "--port", String(port)], { ...env, CODER_BRIDGE_PORT: String(port) }, "daemon.log");
-    children.push(daemon);
     stack.daemon = { port, origin: `http://127.0.0.1:${port}` };
-    const tokenFile = path.join(env.XDG_CONFIG_HOME, "coder-bridge", "control-token");
-    stack.tokenFile = tokenFile;
-    await until("the daemon's control API", async () => {
-      if (daemon.exitCode !== null) throw new Error(`the daemon exited with ${daemon.exitCode} (see daemon.log)`);
-      stack.token = fs.readFileSync(tokenFile, "utf8").trim();
-      const response = await fetch(`${stack.daemon.origin}/api/status`, { headers: { Authorization: `Bearer ${stack.token}` } });
-      return response.ok;
-    });
+    stack.tokenFile = path.join(env.XDG_CONFIG_HOME, "coder-bridge", "control-token");
+    await startDaemon(stack);
   } catch (error) {
     await Promise.all(children.map(stop));
     fs.rmSync(home, { recursive: true, force: true });
@@ -151,11 +143,33 @@ export async function startStack() {
   };
   /** A fresh one-time ticket URL for the browser. */
   stack.ticketUrl = async () => (await stack.request("POST", "/api/tickets", {})).url;
+  /** Stop the daemon and start it again on the same port and HOME. */
+  stack.restartDaemon = async () => {
+    await stop(stack.daemonProcess);
+    await startDaemon(stack);
+  };
   stack.stop = async () => {
     await Promise.all(children.map(stop));
     fs.rmSync(home, { recursive: true, force: true });
   };
   return stack;
+}
+
+let daemonStarts = 0;
+
+async function startDaemon(stack) {
+  const { port } = stack.daemon;
+  daemonStarts += 1;
+  const log = daemonStarts === 1 ? "daemon.log" : `daemon-${daemonStarts}.log`;
+  const daemon = start("coder-bridge", ["serve", "--port", String(port)], { ...stack.env, CODER_BRIDGE_PORT: String(port) }, log);
+  stack.children.push(daemon);
+  stack.daemonProcess = daemon;
+  await until("the daemon's control API", async () => {
+    if (daemon.exitCode !== null) throw new Error(`the daemon exited with ${daemon.exitCode} (see ${log})`);
+    stack.token = fs.readFileSync(stack.tokenFile, "utf8").trim();
+    const response = await fetch(`${stack.daemon.origin}/api/status`, { headers: { Authorization: `Bearer ${stack.token}` } });
+    return response.ok;
+  });
 }
 
 async function readSimFacts(child) {

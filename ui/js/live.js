@@ -5,7 +5,7 @@
 // expired session). So we own the retry: close, wait with backoff, reopen,
 // and refetch the snapshot, because events sent while we were away are lost.
 
-import { BASE } from "./api.js";
+import { BASE, get } from "./api.js";
 import {
   addCall,
   addConsent,
@@ -84,13 +84,28 @@ export function connect() {
       if (data !== null) handle(data);
     });
   }
-  es.addEventListener("error", () => {
+  es.addEventListener("error", async () => {
     if (source !== es) return;
     es.close();
     setConnection("offline");
     emit("stream-lost", { wasOpen: opened });
+    // EventSource does not say why it failed. A daemon that restarted
+    // forgot this page's session: retrying would never succeed, so ask.
+    if (await sessionGone()) return;
     schedule();
   });
+}
+
+async function sessionGone() {
+  try {
+    await get("/api/status");
+    return false;
+  } catch (error) {
+    if (error.code !== "unauthorized" && error.code !== "session_expired") return false;
+    state.fatal = error;
+    emit("fatal", error);
+    return true;
+  }
 }
 
 function schedule() {
