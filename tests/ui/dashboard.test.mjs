@@ -81,10 +81,17 @@ describe("web UI", { timeout: 300_000 }, () => {
     }
   });
 
-  it("opens through a one-time ticket that leaves no secret in the URL", { timeout: STEP_MS }, async () => {
+  it("opens through a one-time ticket that leaves no secret in the URL", { timeout: STEP_MS }, async (t) => {
     const ticketUrl = await stack.ticketUrl();
+    const started = Date.now();
     await page.goto(ticketUrl);
     await page.waitForSelector('[data-view="welcome"] #signin-form');
+    // How heavy the first view is (the chart library is not part of it).
+    const loadMs = Date.now() - started;
+    const bytes = await page.evaluate(() =>
+      [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+        .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0));
+    t.diagnostic(`first view drawn ${loadMs} ms after opening the ticket; ${(bytes / 1024).toFixed(1)} KiB fetched`);
     assert.ok(!page.url().includes("ticket"), `the ticket stayed in the address bar: ${page.url()}`);
     assert.equal(await page.locator("h1").textContent(), "Connect to Coder");
     // The same ticket does not open a second session.
