@@ -138,6 +138,15 @@ describe("web UI", { timeout: 300_000 }, () => {
     await card.locator(".chip-ok", { hasText: "configured" }).waitFor();
   });
 
+  it("copies an agent's config entry from the Status view", { timeout: STEP_MS }, async () => {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.daemon.origin });
+    await show("status");
+    await page.click('button[data-copy="cursor"]');
+    await page.waitForSelector(".toast", { timeout: 10_000 });
+    const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+    assert.ok(JSON.stringify(copied).includes(`${stack.daemon.origin}/mcp`), `the copied entry has no endpoint: ${JSON.stringify(copied)}`);
+  });
+
   it("changes a tool's policy for one agent and clears it again", { timeout: STEP_MS }, async () => {
     await show("policy");
     const select = page.locator("#policy-coder_get_workspace-cursor");
