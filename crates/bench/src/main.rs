@@ -1,0 +1,303 @@
+//! `coder-bridge-bench`: what the bridge costs, measured against a direct
+//! connection to a simulated Coder, all on loopback (issue #9).
+//!
+//! The simulated Coder (`coder-sim`), the daemon (`coder-bridge serve`,
+//! signed in with `login --token`) and every stdio shim are separate
+//! processes, so each one's memory is its own. `scripts/bench` builds the
+//! release binaries and runs this; the table it prints goes in the README.
+
+mod clients;
+mod machine;
+mod measure;
+mod procs;
+mod report;
+mod store;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+
+use report::{Report, Unit, mib, ms, percentile, targets};
+
+#[derive(Debug, Parser)]
+#[command(name = "coder-bridge-bench", version)]
+struct Args {
+    /// Folder with the `coder-bridge` and `coder-sim` binaries (default: this binary's folder)
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Folder whose node_modules may hold mcp-remote (default: the current folder)
+    #[arg(long)]
+    repo_dir: Option<PathBuf>,
+    /// Sequential calls per path in the latency comparison
+    #[arg(long, default_value_t = 2000)]
+    latency_calls: usize,
+    /// Rounds the latency calls are interleaved in
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Seconds per throughput run
+    #[arg(long, default_value_t = 5)]
+    throughput_secs: u64,
+    /// Relayed calls in the memory run (RSS is printed after 10,000 and at the end)
+    #[arg(long, default_value_t = 200_000)]
+    calls: u64,
+    /// Concurrent sessions in the memory run
+    #[arg(long, default_value_t = 8)]
+    soak_sessions: usize,
+    /// Rows inserted into the activity store before the query is timed
+    #[arg(long, default_value_t = 1_000_000)]
+    store_rows: usize,
+    /// Times the last-1000 query is run
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Shim start-ups timed
+    #[arg(long, default_value_t = 20)]
+    shim_starts: usize,
+    /// Skip mcp-remote even when it is installed
+    #[arg(long)]
+    no_mcp_remote: bool,
+}
+
+/// The point where the memory run takes its first reading.
+const SOAK_FIRST: u64 = 10_000;
+const SESSION_COUNTS: [usize; 3] = [1, 8, 64];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin_dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()
+            .context("cannot find this binary")?
+            .parent()
+            .context("this binary has no folder")?
+            .to_path_buf(),
+    };
+    let repo_dir = match &args.repo_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    let bins = procs::Binaries::in_dir(&bin_dir)?;
+    let machine = machine::describe();
+    eprintln!("machine: {machine}");
+
+    let mut report = Report::default();
+    run(&args, &bins, &repo_dir, &mut report).await?;
+
+    println!("\nMachine: {machine}\n");
+    println!("{}", report.render());
+    if report.misses() > 0 {
+        println!("{} target(s) missed.", report.misses());
+    }
+    Ok(())
+}
+
+async fn run(
+    args: &Args,
+    bins: &procs::Binaries,
+    repo_dir: &std::path::Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let home = procs::Home::new()?;
+    let sim = procs::start_sim(bins, &home).await?;
+    procs::login(bins, &home, &sim).await?;
+    let tokens = home.client_tokens()?;
+    let http_token = tokens.issue("cursor").context("issuing a client token")?;
+    tokens
+        .issue("claude-desktop")
+        .context("issuing a client token")?;
+    let daemon = procs::start_daemon(bins, &home).await?;
+    // Let start-up work (policy, activity database, first upstream probe) settle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = procs::mem(daemon.proc.pid)?;
+    report.at_most(
+        "daemon RSS, idle",
+        mib(idle.rss_kib),
+        targets::DAEMON_IDLE_MIB,
+        Unit::MiB,
+    );
+
+    // Latency: direct, daemon over HTTP, shim (and mcp-remote), interleaved.
+    eprintln!("latency: {} calls per path…", args.latency_calls);
+    let direct = clients::http(&sim.mcp_url, &sim.session_token).await?;
+    let via_daemon = clients::http(&daemon.mcp_url, http_token.expose()).await?;
+    let (via_shim, shim_pid) = clients::child(procs::shim_command(
+        bins,
+        &home,
+        "claude-desktop",
+        daemon.port,
+    ))
+    .await?;
+    let remote = if args.no_mcp_remote || !clients::mcp_remote_installed(repo_dir).await {
+        report.info("mcp-remote", "not installed");
+        None
+    } else {
+        let mut cmd = clients::mcp_remote_command(repo_dir, &sim.mcp_url, &sim.session_token);
+        home.apply(&mut cmd);
+        Some(
+            clients::child(cmd)
+                .await
+                .context("mcp-remote did not start")?,
+        )
+    };
+    let mut paths = vec![&direct, &via_daemon, &via_shim];
+    if let Some((c, _)) = &remote {
+        paths.push(c);
+    }
+    let lat = measure::latency(&paths, args.latency_calls, args.rounds).await?;
+    let (d50, d99) = (percentile(&lat[0], 50.0), percentile(&lat[0], 99.0));
+    report.info(
+        "direct to Coder: p50 / p99",
+        format!("{} / {}", Unit::Ms.show(ms(d50)), Unit::Ms.show(ms(d99))),
+    );
+    let names = ["daemon (HTTP)", "stdio shim", "mcp-remote (stdio)"];
+    for (name, s) in names.iter().zip(&lat[1..]) {
+        let (a, b) = (percentile(s, 50.0), percentile(s, 99.0));
+        report.info(
+            format!("{name}: p50 / p99"),
+            format!("{} / {}", Unit::Ms.show(ms(a)), Unit::Ms.show(ms(b))),
+        );
+        let r50 = a.as_secs_f64() / d50.as_secs_f64();
+        let r99 = b.as_secs_f64() / d99.as_secs_f64();
+        if name.starts_with("mcp-remote") {
+            report.info(
+                format!("{name}: p50 ratio to direct"),
+                Unit::Ratio.show(r50),
+            );
+            report.info(
+                format!("{name}: p99 ratio to direct"),
+                Unit::Ratio.show(r99),
+            );
+        } else {
+            report.at_most(
+                &format!("{name}: p50 ratio to direct"),
+                r50,
+                targets::P50_RATIO,
+                Unit::Ratio,
+            );
+            report.at_most(
+                &format!("{name}: p99 ratio to direct"),
+                r99,
+                targets::P99_RATIO,
+                Unit::Ratio,
+            );
+        }
+    }
+    let shim_mem = procs::mem(shim_pid)?;
+    report.at_most(
+        &format!(
+            "stdio shim peak RSS (after {} calls)",
+            args.latency_calls + 50
+        ),
+        mib(shim_mem.hwm_kib),
+        targets::SHIM_RSS_MIB,
+        Unit::MiB,
+    );
+    if let Some((c, pid)) = remote {
+        // mcp-remote runs under npx: the node process is a child of it, so
+        // the figure is the whole process tree's.
+        let m = procs::tree_mem(pid);
+        report.info(
+            "mcp-remote peak RSS (npx + node)",
+            Unit::MiB.show(mib(m.hwm_kib)),
+        );
+        clients::close(c).await;
+    }
+    for c in [direct, via_daemon, via_shim] {
+        clients::close(c).await;
+    }
+
+    eprintln!("shim start-up: {} runs…", args.shim_starts);
+    let (starts, start_mem) = measure::shim_start(
+        || procs::shim_command(bins, &home, "claude-desktop", daemon.port),
+        args.shim_starts,
+    )
+    .await?;
+    report.at_most(
+        &format!("stdio shim start → tools/list, median of {}", starts.len()),
+        ms(report::median(&starts)),
+        targets::SHIM_START_MS,
+        Unit::Ms,
+    );
+    report.at_most(
+        "stdio shim peak RSS (start-up)",
+        mib(start_mem.hwm_kib),
+        targets::SHIM_RSS_MIB,
+        Unit::MiB,
+    );
+
+    let secs = Duration::from_secs(args.throughput_secs);
+    for n in SESSION_COUNTS {
+        eprintln!("throughput: {n} session(s), {secs:?} each path…");
+        let direct = measure::sessions(n, || clients::http(&sim.mcp_url, &sim.session_token));
+        let direct_rate = measure::throughput(direct.await?, secs).await?;
+        let bridged = measure::sessions(n, || clients::http(&daemon.mcp_url, http_token.expose()));
+        let rate = measure::throughput(bridged.await?, secs).await?;
+        report.info(
+            format!("throughput, {n} session(s): direct"),
+            Unit::PerSec.show(direct_rate),
+        );
+        let name = format!("throughput, {n} session(s): through the daemon");
+        if n == 64 {
+            report.at_least(&name, rate, targets::CALLS_PER_SEC_64, Unit::PerSec);
+        } else {
+            report.info(name, Unit::PerSec.show(rate));
+        }
+    }
+    let loaded = procs::mem(daemon.proc.pid)?;
+    report.info(
+        "daemon peak RSS (under 64 sessions)",
+        Unit::MiB.show(mib(loaded.hwm_kib)),
+    );
+
+    if args.calls > 0 {
+        eprintln!(
+            "memory: {} relayed calls over {} sessions…",
+            args.calls, args.soak_sessions
+        );
+        let clients = measure::sessions(args.soak_sessions, || {
+            clients::http(&daemon.mcp_url, http_token.expose())
+        })
+        .await?;
+        let soak = measure::soak(clients, daemon.proc.pid, SOAK_FIRST, args.calls).await?;
+        let (first, end) = (mib(soak.after_first.rss_kib), mib(soak.at_end.rss_kib));
+        report.info(
+            format!(
+                "daemon RSS after {} calls",
+                report::thousands(SOAK_FIRST.min(args.calls))
+            ),
+            Unit::MiB.show(first),
+        );
+        report.info(
+            format!("daemon RSS after {} calls", report::thousands(args.calls)),
+            format!("{} ({:+.1} MiB)", Unit::MiB.show(end), end - first),
+        );
+        report.info("memory run rate", Unit::PerSec.show(soak.calls_per_sec));
+    }
+    drop(daemon);
+    drop(sim);
+
+    if args.store_rows > 0 {
+        eprintln!("activity store: {} rows…", args.store_rows);
+        let r = store::activity(home.path(), args.store_rows, args.queries).await?;
+        report.info(
+            format!(
+                "activity store: sustained inserts ({} rows)",
+                report::thousands(r.rows)
+            ),
+            Unit::PerSec.show(r.inserts_per_sec),
+        );
+        report.at_most(
+            &format!(
+                "activity store: last 1000 of {} rows ({} MiB), median of {}",
+                report::thousands(r.rows),
+                r.db_bytes / (1024 * 1024),
+                r.query_times.len()
+            ),
+            ms(report::median(&r.query_times)),
+            targets::QUERY_MS,
+            Unit::Ms,
+        );
+    }
+    Ok(())
+}

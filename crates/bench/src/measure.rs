@@ -1,0 +1,176 @@
+//! The call-path measurements: interleaved latency, throughput with many
+//! sessions, memory over many calls, and the shim's start-up.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use futures::future::try_join_all;
+use tokio::process::Command;
+
+use crate::clients::{self, Client};
+use crate::procs::{self, Mem};
+
+/// Calls per path before anything is recorded: connections, caches and the
+/// relay's upstream session are warm when the clock starts.
+const WARMUP: usize = 50;
+
+/// `calls` sequential calls per path, in `rounds` rounds; each round runs
+/// every path in turn (starting with a different one each round), so a
+/// slow moment of the machine is shared rather than blamed on one path.
+/// Returns each path's sorted latencies.
+pub async fn latency(
+    paths: &[&Client],
+    calls: usize,
+    rounds: usize,
+) -> anyhow::Result<Vec<Vec<Duration>>> {
+    for client in paths {
+        for _ in 0..WARMUP {
+            clients::call(client).await?;
+        }
+    }
+    let rounds = rounds.max(1);
+    let per_round = calls.div_ceil(rounds);
+    let mut samples = vec![Vec::with_capacity(per_round * rounds); paths.len()];
+    for round in 0..rounds {
+        for k in 0..paths.len() {
+            let i = (round + k) % paths.len();
+            for _ in 0..per_round {
+                samples[i].push(clients::call(paths[i]).await?);
+            }
+        }
+    }
+    for s in &mut samples {
+        s.sort_unstable();
+    }
+    Ok(samples)
+}
+
+/// Opens `n` sessions with `connect`, all at once.
+pub async fn sessions<F, Fut>(n: usize, connect: F) -> anyhow::Result<Vec<Client>>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<Client>>,
+{
+    try_join_all((0..n).map(|_| connect())).await
+}
+
+pub async fn close_all(clients: Vec<Client>) {
+    futures::future::join_all(clients.into_iter().map(clients::close)).await;
+}
+
+/// Every session calls in a loop for `duration`; completed calls per second.
+pub async fn throughput(clients: Vec<Client>, duration: Duration) -> anyhow::Result<f64> {
+    let clients: Vec<Arc<Client>> = clients.into_iter().map(Arc::new).collect();
+    // A short untimed burst so every session is warm.
+    try_join_all(clients.iter().map(|c| clients::call(c))).await?;
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers = clients.iter().map(|c| {
+        let c = c.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                clients::call(&c).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        })
+    });
+    for r in try_join_all(workers)
+        .await
+        .context("a session task panicked")?
+    {
+        r?;
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let clients: Vec<Client> = clients.into_iter().filter_map(Arc::into_inner).collect();
+    close_all(clients).await;
+    Ok(rate)
+}
+
+/// `total` calls spread over `clients`; returns when all are done.
+pub async fn run_calls(clients: &[Arc<Client>], total: u64) -> anyhow::Result<()> {
+    let left = Arc::new(AtomicU64::new(total));
+    let workers = clients.iter().map(|c| {
+        let c = c.clone();
+        let left = left.clone();
+        tokio::spawn(async move {
+            // Take a ticket per call so exactly `total` calls are made.
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                clients::call(&c).await?;
+            }
+            anyhow::Ok(())
+        })
+    });
+    for r in try_join_all(workers)
+        .await
+        .context("a session task panicked")?
+    {
+        r?;
+    }
+    Ok(())
+}
+
+/// The daemon's memory after `first` calls and after `total` calls.
+#[derive(Debug)]
+pub struct Soak {
+    pub after_first: Mem,
+    pub at_end: Mem,
+    pub calls_per_sec: f64,
+}
+
+pub async fn soak(
+    clients: Vec<Client>,
+    daemon_pid: u32,
+    first: u64,
+    total: u64,
+) -> anyhow::Result<Soak> {
+    let clients: Vec<Arc<Client>> = clients.into_iter().map(Arc::new).collect();
+    let started = Instant::now();
+    run_calls(&clients, first.min(total)).await?;
+    let after_first = procs::mem(daemon_pid)?;
+    run_calls(&clients, total.saturating_sub(first)).await?;
+    let calls_per_sec = total as f64 / started.elapsed().as_secs_f64();
+    let at_end = procs::mem(daemon_pid)?;
+    close_all(clients.into_iter().filter_map(Arc::into_inner).collect()).await;
+    Ok(Soak {
+        after_first,
+        at_end,
+        calls_per_sec,
+    })
+}
+
+/// The shim's start-up, as an agent sees it: spawn → initialize reply →
+/// tools/list reply. Times of each run and the largest peak RSS seen.
+pub async fn shim_start(
+    command: impl Fn() -> Command,
+    runs: usize,
+) -> anyhow::Result<(Vec<Duration>, Mem)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut peak = Mem::default();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (client, pid) = clients::child(command()).await?;
+        let tools = tokio::time::timeout(clients::STEP_TIMEOUT, client.list_tools(None))
+            .await
+            .context("tools/list through the shim timed out")?
+            .context("tools/list through the shim failed")?;
+        times.push(started.elapsed());
+        anyhow::ensure!(!tools.tools.is_empty(), "the shim listed no tools");
+        let m = procs::mem(pid)?;
+        peak.hwm_kib = peak.hwm_kib.max(m.hwm_kib);
+        peak.rss_kib = peak.rss_kib.max(m.rss_kib);
+        clients::close(client).await;
+    }
+    Ok((times, peak))
+}
