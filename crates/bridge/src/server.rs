@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{Json, Router, extract::State, middleware, routing::get};
+use axum::{Json, Router, extract::State, middleware, routing::get, serve::ListenerExt};
 use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::local::LocalSessionManager,
@@ -220,6 +220,13 @@ impl DaemonBuilder {
             guard::check_host_and_origin,
         ));
 
+        // Small SSE writes must not wait for the agent's delayed ACK (Nagle):
+        // with pooled connections that costs ~40 ms per request.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let shutdown = cancel.clone();
         let serve = tokio::spawn(async move {
             axum::serve(listener, app)
