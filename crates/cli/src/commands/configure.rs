@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bridge::client_tokens::ClientTokens;
-use bridge::clients::{self, Action, Context};
+use bridge::clients::{self, Action, Context, EntryState};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["agent", "all"])))]
@@ -107,6 +107,7 @@ fn configure_one(name: &str, ctx: &Context, dry_run: bool) -> anyhow::Result<()>
         print!("{}", plan.diff);
         return Ok(());
     }
+    let replaces_foreign = clients::status(name, ctx).is_ok_and(|s| s.entry == EntryState::Foreign);
     let applied = clients::apply(&plan)?;
     let verb = if applied.created {
         "created"
@@ -114,6 +115,12 @@ fn configure_one(name: &str, ctx: &Context, dry_run: bool) -> anyhow::Result<()>
         "updated"
     };
     println!("{display}: {verb} {}", applied.path.display());
+    if replaces_foreign {
+        println!(
+            "  replaced an entry named \"{}\" that another tool had written",
+            clients::ENTRY_NAME
+        );
+    }
     if let Some(backup) = &applied.backup {
         println!("  the original is kept at {}", backup.display());
     }
