@@ -273,6 +273,15 @@ describe("web UI", { timeout: 300_000 }, () => {
     assert.equal(status.signed_in, false);
   });
 
+  it("tries the built-in demo deployment from First run", { timeout: STEP_MS }, async () => {
+    await page.click("#demo-signin");
+    await page.waitForSelector('[data-view="status"] #status-user', { timeout: 30_000 });
+    assert.match(await page.textContent("dl.facts"), /demo/);
+    const status = await stack.request("GET", "/api/status");
+    assert.equal(status.signed_in, true);
+    assert.equal(status.demo, true);
+  });
+
   it("raised no script errors or CSP violations", () => {
     assert.deepEqual(problems, []);
   });

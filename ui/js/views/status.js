@@ -51,8 +51,10 @@ export function render(root, { showError, clearError }) {
           : "–"),
         fact("Token expires", s.expires_at
           ? h("span", { title: new Date(s.expires_at).toISOString() }, `${relative(s.expires_at)} · ${formatTime(s.expires_at)}`)
-          : "–"),
-        fact("Secret storage", s.storage_backend ? (STORAGE[s.storage_backend] ?? s.storage_backend) : "–"),
+          : s.demo ? "Never (demo session)" : "–"),
+        fact("Secret storage", s.storage_backend
+          ? (STORAGE[s.storage_backend] ?? s.storage_backend)
+          : s.demo ? "Memory only (demo session; your real sign-in is untouched)" : "–"),
         fact("Relay to Coder", [
           h("span", { class: `pill pill-${relayTone}`, id: "relay-state" }, relayText),
           s.relay?.error ? h("span", { class: "error-text" }, ` ${s.relay.error}`) : null,
