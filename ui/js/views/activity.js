@@ -171,7 +171,7 @@ export function render(root, { showError }) {
     const old = charts;
     const calls = (rows) => [
       { label: "Calls", values: rows.map((r) => r.calls), color: "--chart-1" },
-      { label: "Errors", values: rows.map((r) => r.errors), color: "--chart-bad" },
+      { label: "Errors or denied", values: rows.map((r) => r.errors + (r.denied ?? 0)), color: "--chart-bad" },
     ];
     const latency = (rows) => [
       { label: "p50", values: rows.map((r) => r.p50_ms), color: "--chart-1" },
