@@ -115,7 +115,9 @@ export function clearError() {
 function showFatal(error) {
   document.title = "Coder Bridge";
   let body;
-  if (error.code === "unauthorized" || error.code === "session_expired") {
+  // forbidden_origin: the page was not loaded from the daemon itself (e.g. a
+  // webview showing its bundled copy); the same one-time link fixes it.
+  if (["unauthorized", "session_expired", "forbidden_origin"].includes(error.code)) {
     body = [
       h("h1", {}, "This page is not connected to your bridge"),
       h(
