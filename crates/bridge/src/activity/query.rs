@@ -129,6 +129,19 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(i)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn group_of<'m>(map: &'m mut BTreeMap<String, Acc>, key: &str) -> &'m mut Acc {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), Acc::default());
+    }
+    map.get_mut(key).expect("inserted just above")
+}
+
 pub fn stats(conn: &Connection, since_ms: i64) -> rusqlite::Result<Stats> {
     let mut stmt = conn
         .prepare_cached("SELECT agent, tool, outcome, latency_ms FROM calls WHERE at_ms >= ?1")?;
@@ -137,20 +150,22 @@ pub fn stats(conn: &Connection, since_ms: i64) -> rusqlite::Result<Stats> {
     let mut tools: BTreeMap<String, Acc> = BTreeMap::new();
     let mut agents: BTreeMap<String, Acc> = BTreeMap::new();
     while let Some(r) = rows.next()? {
-        let agent: String = r.get(0)?;
-        let tool: Option<String> = r.get(1)?;
-        let outcome: String = r.get(2)?;
+        // Borrow the text in place: a window may hold a million rows, and
+        // two allocations per row would dominate the time.
+        let agent = text(r, 0)?.unwrap_or_default();
+        let tool = text(r, 1)?;
+        let outcome = text(r, 2)?.unwrap_or_default();
         let latency: f64 = r.get(3)?;
         // Totals count calls, not latencies: skip the sample vector.
         total.calls += 1;
-        match outcome.as_str() {
+        match outcome {
             "tool_error" | "failed" => total.errors += 1,
             "denied" | "timed_out" => total.denied += 1,
             _ => {}
         }
-        agents.entry(agent).or_default().add(&outcome, latency);
+        group_of(&mut agents, agent).add(outcome, latency);
         if let Some(tool) = tool {
-            tools.entry(tool).or_default().add(&outcome, latency);
+            group_of(&mut tools, tool).add(outcome, latency);
         }
     }
     let group = |map: BTreeMap<String, Acc>| {
