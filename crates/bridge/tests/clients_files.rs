@@ -295,3 +295,22 @@ fn remove_revokes_the_token_even_when_the_file_cannot_be_edited() {
     assert_eq!(fs::read_to_string(&path).expect("read"), broken);
     assert_eq!(ctx.tokens.verify(token.expose()), None);
 }
+
+#[test]
+fn a_stale_plan_never_brings_back_a_revoked_token() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), 7331);
+    clients::apply(&clients::plan("cursor", &ctx).expect("plan")).expect("apply");
+    let old = ctx.tokens.get("cursor").expect("token");
+    // Previewed while the old token was live, applied after it was revoked.
+    let mut moved = ctx.clone();
+    moved.url = clients::local_url(7400);
+    let plan = clients::plan("cursor", &moved).expect("plan");
+    ctx.tokens.revoke("cursor").expect("revoke");
+    clients::apply(&plan).expect("apply");
+    let new = ctx.tokens.get("cursor").expect("a new token");
+    assert_ne!(new, old);
+    assert_eq!(ctx.tokens.verify(old.expose()), None);
+    let header = &parse(&cursor_path(&ctx))["mcpServers"]["coder"]["headers"]["Authorization"];
+    assert_eq!(header, &format!("Bearer {}", new.expose()));
+}

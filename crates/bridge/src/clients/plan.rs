@@ -46,9 +46,10 @@ pub struct Plan {
     /// Unified diff of `before` → `after`; empty when unchanged.
     pub diff: String,
     op: Op,
-    /// The token the preview shows when the agent has none yet; apply
-    /// stores this one, so the preview is what lands.
+    /// The token the preview shows. When the agent had none (`fresh`),
+    /// apply stores this one, so the preview is what lands.
     token: Secret,
+    fresh: bool,
     ctx: Context,
 }
 
@@ -82,7 +83,9 @@ pub fn plan_remove(agent: &str, ctx: &Context) -> Result<Plan, ClientError> {
 fn make_plan(agent: &'static Agent, ctx: &Context, op: Op) -> Result<Plan, ClientError> {
     let path = ctx.config_path(agent);
     let current = read(&path)?;
-    let token = ctx.tokens.get(agent.id).unwrap_or_else(new_token);
+    let existing = ctx.tokens.get(agent.id);
+    let fresh = existing.is_none();
+    let token = existing.unwrap_or_else(new_token);
     let after = edit(agent, ctx, op, current.as_ref(), &path, &token)?;
     let before = current.as_ref().map(Text::full).unwrap_or_default();
     let (action, after) = match after {
@@ -110,6 +113,7 @@ fn make_plan(agent: &'static Agent, ctx: &Context, op: Op) -> Result<Plan, Clien
         diff,
         op,
         token,
+        fresh,
         ctx: ctx.clone(),
     })
 }
@@ -132,7 +136,10 @@ pub fn apply(plan: &Plan) -> Result<Applied, ClientError> {
     let ctx = &plan.ctx;
     let token = match plan.op {
         // Every agent gets a token, stdio ones too: the shim presents it.
-        Op::Upsert => ctx.tokens.get_or_insert(agent.id, plan.token.clone())?,
+        Op::Upsert if plan.fresh => ctx.tokens.get_or_insert(agent.id, plan.token.clone())?,
+        // Never store a token the preview saw: if it was revoked since, it
+        // must stay dead, so a new one is issued instead.
+        Op::Upsert => ctx.tokens.get_or_issue(agent.id)?,
         Op::Remove => plan.token.clone(),
     };
     let target =
