@@ -51,6 +51,18 @@ pub enum UpstreamHttpError {
     Other(String),
 }
 
+impl UpstreamHttpError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpstreamHttpError::SignIn(_) => "sign_in_required",
+            UpstreamHttpError::Connect(_) => "connect_failed",
+            UpstreamHttpError::Transfer(_) => "transfer_failed",
+            UpstreamHttpError::DeploymentChanged => "deployment_changed",
+            UpstreamHttpError::Other(_) => "upstream_http",
+        }
+    }
+}
+
 type HttpResult<T> = Result<T, StreamableHttpError<UpstreamHttpError>>;
 
 /// A [`StreamableHttpClient`] that injects the current upstream token.

@@ -38,7 +38,24 @@ use crate::harness::{bounded, fast_options, init_tracing};
 #[derive(Clone, Default)]
 struct Fake {
     cancelled: Arc<AtomicBool>,
+    /// Every `Authorization` header the upstream received.
+    seen_auth: Arc<std::sync::Mutex<Vec<String>>>,
 }
+
+impl Fake {
+    fn record_auth(&self, context: &RequestContext<RoleServer>) {
+        let value = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get("authorization"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<none>")
+            .to_owned();
+        self.seen_auth.lock().expect("lock").push(value);
+    }
+}
+
+const UPSTREAM_TOKEN: &str = "fake0token-NotCheckedByTheFakeServer1";
 
 fn tool(name: &'static str) -> Tool {
     let schema = serde_json::json!({"type": "object", "properties": {}});
@@ -62,8 +79,9 @@ impl ServerHandler for Fake {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        self.record_auth(&context);
         Ok(ListToolsResult::with_all_items(vec![
             tool("slow"),
             tool("progress"),
@@ -76,6 +94,7 @@ impl ServerHandler for Fake {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        self.record_auth(&context);
         let text = match request.name.as_ref() {
             "slow" => {
                 tokio::select! {
@@ -174,7 +193,7 @@ async fn setup() -> Setup {
     let token = tokens.issue("vscode").expect("issue").expose().to_owned();
     let credentials = Arc::new(StaticToken(UpstreamSession {
         access_url: format!("http://{addr}/").parse().expect("url"),
-        access_token: Secret::new("fake0token-NotCheckedByTheFakeServer1"),
+        access_token: Secret::new(UPSTREAM_TOKEN),
         expires_at: None,
     }));
     let daemon = Daemon::builder()
@@ -262,6 +281,15 @@ async fn progress_and_list_changed_reach_the_agent() {
     .await
     .expect("call");
     expect_message(&mut rx, "tools changed").await;
+
+    // Only the bridge's upstream token ever reached Coder; the agent's
+    // client token stayed on this machine.
+    let seen = s.fake.seen_auth.lock().expect("lock").clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    for auth in &seen {
+        assert_eq!(auth, &format!("Bearer {UPSTREAM_TOKEN}"));
+        assert!(!auth.contains(&s.token));
+    }
 
     bounded("close", client.cancel()).await.ok();
     s.daemon.shutdown().await;
