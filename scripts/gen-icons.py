@@ -43,31 +43,57 @@ def _bridge(x: float, y: float) -> bool:
     return deck or arch or hangers
 
 
-def render(size: int, *, tray: bool) -> bytes:
+# The tray icon's states: the bridge's colour, and a badge in the top right
+# corner for the states that want attention (so they differ in shape, not
+# only in colour, for people who cannot tell the colours apart).
+TRAY_STATES = {
+    "tray-signed-out.png": ((0x8A, 0x93, 0xA3), None),
+    "tray-connected.png": (ACCENT, None),
+    "tray-consent.png": (ACCENT, (0xFF, 0xB0, 0x20)),
+    "tray-error.png": ((0xB0, 0xB6, 0xC2), (0xE5, 0x3E, 0x3E)),
+}
+
+
+def _badge(x: float, y: float) -> bool:
+    return (x - 0.80) ** 2 + (y - 0.22) ** 2 <= 0.19**2
+
+
+def render(
+    size: int,
+    *,
+    tray: bool,
+    accent: tuple[int, int, int] = ACCENT,
+    badge: tuple[int, int, int] | None = None,
+) -> bytes:
     """Return the RGBA pixels of one icon, row by row."""
     rows = bytearray()
     n = SUPERSAMPLE
     for py in range(size):
         rows.append(0)  # PNG filter type "none" for this row
         for px in range(size):
-            bg = fg = 0
+            bg = fg = dot = 0
             for sy in range(n):
                 for sx in range(n):
                     x = (px + (sx + 0.5) / n) / size
                     y = (py + (sy + 0.5) / n) / size
-                    if _bridge(x, y):
+                    if badge is not None and _badge(x, y):
+                        dot += 1
+                    elif _bridge(x, y):
                         fg += 1
                     elif not tray and _rounded_square(x, y, 0.2):
                         bg += 1
             total = n * n
-            if fg + bg == 0:
+            covered = fg + bg + dot
+            if covered == 0:
                 rows += bytes((0, 0, 0, 0))
                 continue
             # Colour is the coverage-weighted mix; alpha is total coverage.
+            mark = badge or (0, 0, 0)
             colour = [
-                round((ACCENT[i] * fg + BACKGROUND[i] * bg) / (fg + bg)) for i in range(3)
+                round((accent[i] * fg + BACKGROUND[i] * bg + mark[i] * dot) / covered)
+                for i in range(3)
             ]
-            rows += bytes((*colour, round(255 * (fg + bg) / total)))
+            rows += bytes((*colour, round(255 * covered / total)))
     return bytes(rows)
 
 
@@ -97,6 +123,9 @@ def main() -> None:
     }
     for name, (size, tray) in files.items():
         (out / name).write_bytes(png(size, render(size, tray=tray)))
+        print(f"wrote {out / name}")
+    for name, (accent, badge) in TRAY_STATES.items():
+        (out / name).write_bytes(png(64, render(64, tray=True, accent=accent, badge=badge)))
         print(f"wrote {out / name}")
 
 

@@ -1,23 +1,28 @@
 //! Coder Bridge tray app: a thin Tauri shell.
 //!
-//! It owns a tray icon and one window that shows the web UI. Everything the
-//! product does lives in the `bridge` core; this crate only translates between
-//! tray/window events and the core (hosting the core in-process comes with the
-//! real tray app; for now the window shows the UI placeholder).
+//! It hosts the bridge core in-process (`Bridge::start` on Tauri's async
+//! runtime), shows the core's state in a tray icon and menu, and shows the
+//! core's web UI in one window. Everything the product does lives in the
+//! `bridge` crate; this crate only translates between tray/window events and
+//! core commands.
 
 // No console window next to the tray app in release builds on Windows.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod menu_model;
+mod shell;
 mod tray;
+mod window;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use tauri::{Manager, WindowEvent};
+use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions};
+use tauri::{Manager, RunEvent, WindowEvent};
 use tracing_subscriber::EnvFilter;
 
-/// The window that shows the dashboard (the label in `tauri.conf.json`).
-const MAIN_WINDOW: &str = "main";
+use menu_model::CoreState;
+use shell::Shell;
 
 /// Whether a tray icon was created: only then may closing the window merely
 /// hide it, or the user would be left with a running app and no way back in.
@@ -26,19 +31,51 @@ struct TrayPresence(bool);
 
 fn main() -> ExitCode {
     init_logging();
-    let result = tauri::Builder::default()
+    let app = tauri::Builder::default()
+        // First, so a second launch hands over before anything else starts
+        // (it would otherwise fail to bind the daemon's port).
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tracing::info!("another launch asked for the dashboard");
+            window::show_dashboard(app);
+        }))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_autostart::Builder::new().build())
         .setup(|app| {
-            let present = match tray::install(app.handle()) {
-                Ok(()) => true,
-                Err(err) => {
+            let handle = app.handle().clone();
+            let started = tauri::async_runtime::block_on(Bridge::start(options()));
+            let (bridge, state) = match started {
+                Ok(bridge) => (Some(bridge), CoreState::starting()),
+                Err(e) => {
+                    tracing::error!(error = %e, code = e.code(), "the bridge core did not start");
+                    let state = CoreState {
+                        start_error: Some(e.to_string()),
+                        ..CoreState::starting()
+                    };
+                    (None, state)
+                }
+            };
+            let shell = Shell::new(bridge.clone(), state);
+            let model = shell.model();
+            app.manage(shell);
+            let present = match tray::install(&handle, &model) {
+                Ok(_) => true,
+                Err(e) => {
                     tracing::warn!(
-                        error = %err,
-                        "no system tray available; the dashboard window stays open instead"
+                        error = %e,
+                        "no system tray available; the dashboard stays reachable in the window and the browser"
                     );
                     false
                 }
             };
             app.manage(TrayPresence(present));
+            if let Some(bridge) = bridge {
+                // Subscribe before the first read, so nothing between is missed.
+                let rx = bridge.subscribe();
+                tracing::info!(url = %bridge.ui_url(), "dashboard ready");
+                tauri::async_runtime::spawn(shell::follow(handle.clone(), bridge, rx));
+                window::show_dashboard(&handle);
+            }
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -49,21 +86,51 @@ fn main() -> ExitCode {
                 if tray_present {
                     // Keep running in the tray: closing the dashboard is not quitting.
                     api.prevent_close();
-                    if let Err(err) = window.hide() {
-                        tracing::warn!(error = %err, "cannot hide the dashboard window");
+                    if let Err(e) = window.hide() {
+                        tracing::warn!(error = %e, "cannot hide the dashboard window");
                     }
                 }
             }
         })
-        .run(tauri::generate_context!());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "the tray app stopped with an error");
-            eprintln!("coder-bridge-tray: {err}");
-            ExitCode::FAILURE
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "the tray app could not start");
+            eprintln!("coder-bridge-tray: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    app.run(|app, event| {
+        if let RunEvent::Exit = event {
+            // Stop the core cleanly: agents see the endpoint close and every
+            // recorded call reaches the activity database.
+            if let Some(bridge) = app.state::<Shell>().bridge.clone() {
+                tauri::async_runtime::block_on(shutdown(bridge));
+            }
+        }
+    });
+    ExitCode::SUCCESS
+}
+
+async fn shutdown(bridge: BridgeHandle) {
+    bridge.shutdown().await;
+    tracing::info!("bridge core stopped");
+}
+
+/// The core's options: the platform folders, and the port from
+/// `CODER_BRIDGE_PORT` like `coder-bridge serve`.
+fn options() -> BridgeOptions {
+    let mut options = BridgeOptions::from_env();
+    if let Ok(port) = std::env::var(bridge::env::PORT) {
+        match port.parse() {
+            Ok(port) => options.port = port,
+            Err(_) => {
+                tracing::warn!(value = %port, "ignoring an unparseable {}", bridge::env::PORT)
+            }
         }
     }
+    options
 }
 
 /// Log to stderr, filtered by the same variable as the CLI.
@@ -77,21 +144,4 @@ fn init_logging() {
         // Colour codes only for a terminal, not for log files and CI.
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
-}
-
-/// Bring the dashboard window to the front, wherever it is.
-fn show_dashboard(app: &tauri::AppHandle) {
-    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
-        tracing::warn!("the dashboard window does not exist");
-        return;
-    };
-    for (what, result) in [
-        ("show", window.show()),
-        ("unminimize", window.unminimize()),
-        ("focus", window.set_focus()),
-    ] {
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "cannot {what} the dashboard window");
-        }
-    }
 }

@@ -1,103 +1,108 @@
-//! The tray icon and its menu.
-//!
-//! The menu is described as data ([`ENTRIES`]) and built from it, so what the
-//! menu offers and what each entry does are checked in one place (and the
-//! state-dependent menu of the real tray app can grow from the same shape).
+//! Renders a [`MenuModel`] into the Tauri tray icon and menu, and routes
+//! clicks back to [`crate::shell::perform`]. No decisions are made here: they
+//! are in [`crate::menu_model`].
 
-use tauri::AppHandle;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::TrayIconBuilder;
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager, Wry};
 
-/// What a menu entry does when chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    OpenDashboard,
-    Quit,
-}
+use crate::menu_model::{IconState, Item, MenuModel};
 
-/// One menu entry: its stable id (what Tauri hands back on a click), its label
-/// and its action. A `None` action is a separator.
-#[derive(Debug)]
-pub struct Entry {
-    pub id: &'static str,
-    pub label: &'static str,
-    pub action: Option<Action>,
-}
+const TRAY_ID: &str = "coder-bridge";
 
-/// The menu, top to bottom.
-pub const ENTRIES: &[Entry] = &[
-    Entry {
-        id: "open-dashboard",
-        label: "Open dashboard",
-        action: Some(Action::OpenDashboard),
-    },
-    Entry {
-        id: "separator-quit",
-        label: "",
-        action: None,
-    },
-    Entry {
-        id: "quit",
-        label: "Quit Coder Bridge",
-        action: Some(Action::Quit),
-    },
-];
-
-/// The action behind a clicked menu id, if the id is one of ours.
-pub fn action_for(id: &str) -> Option<Action> {
-    ENTRIES.iter().find(|entry| entry.id == id)?.action
-}
-
-/// Create the tray icon with its menu. Fails where the platform has no tray
-/// at all; on Linux without a tray host the icon is created but not shown.
-pub fn install(app: &AppHandle) -> tauri::Result<()> {
-    let menu = Menu::new(app)?;
-    for entry in ENTRIES {
-        match entry.action {
-            Some(_) => menu.append(&MenuItem::with_id(
-                app,
-                entry.id,
-                entry.label,
-                true,
-                None::<&str>,
-            )?)?,
-            None => menu.append(&PredefinedMenuItem::separator(app)?)?,
-        }
+fn icon(state: IconState) -> Image<'static> {
+    match state {
+        IconState::SignedOut => tauri::include_image!("icons/tray-signed-out.png"),
+        IconState::Connected => tauri::include_image!("icons/tray-connected.png"),
+        IconState::WaitingForConsent => tauri::include_image!("icons/tray-consent.png"),
+        IconState::Error => tauri::include_image!("icons/tray-error.png"),
     }
-    TrayIconBuilder::with_id("coder-bridge")
-        .icon(tauri::include_image!("icons/tray.png"))
-        .tooltip("Coder Bridge")
-        .menu(&menu)
-        .on_menu_event(|app, event| match action_for(event.id().as_ref()) {
-            Some(Action::OpenDashboard) => crate::show_dashboard(app),
-            Some(Action::Quit) => app.exit(0),
-            None => tracing::debug!(id = ?event.id(), "menu event for an unknown entry"),
+}
+
+/// Creates the tray icon showing `model`. Fails where the platform has no
+/// tray at all; on Linux without a tray host the icon is created but unseen.
+pub fn install(app: &AppHandle, model: &MenuModel) -> tauri::Result<TrayIcon> {
+    let tray = TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(model.icon))
+        .tooltip(&model.tooltip)
+        .menu(&build_menu(app, &model.items)?)
+        .on_menu_event(|app, event| {
+            let action = app
+                .state::<crate::shell::Shell>()
+                .action_for(event.id().as_ref());
+            match action {
+                Some(action) => crate::shell::perform(app, action),
+                None => tracing::debug!(id = ?event.id(), "menu event for an unknown entry"),
+            }
         })
         .build(app)?;
     tracing::info!("tray icon created");
-    Ok(())
+    Ok(tray)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Shows a new model on the existing tray icon (when there is one).
+pub fn render(app: &AppHandle, model: &MenuModel) {
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
+    };
+    let result = build_menu(app, &model.items).and_then(|menu| {
+        tray.set_menu(Some(menu))?;
+        tray.set_icon(Some(icon(model.icon)))?;
+        tray.set_tooltip(Some(&model.tooltip))
+    });
+    match result {
+        Ok(()) => tracing::debug!(icon = ?model.icon, tooltip = %model.tooltip, "tray updated"),
+        Err(e) => tracing::warn!(error = %e, "cannot update the tray menu"),
+    }
+}
 
-    #[test]
-    fn every_entry_id_is_unique_and_maps_back_to_its_action() {
-        for (i, entry) in ENTRIES.iter().enumerate() {
-            assert!(
-                ENTRIES[..i].iter().all(|other| other.id != entry.id),
-                "duplicate menu id {}",
-                entry.id
-            );
-            assert_eq!(action_for(entry.id), entry.action);
+fn build_menu(app: &AppHandle, items: &[Item]) -> tauri::Result<Menu<Wry>> {
+    let menu = Menu::new(app)?;
+    for item in items {
+        menu.append(build_item(app, item)?.as_ref())?;
+    }
+    Ok(menu)
+}
+
+fn build_item(app: &AppHandle, item: &Item) -> tauri::Result<Box<dyn IsMenuItem<Wry>>> {
+    Ok(match item {
+        Item::Label { id, text } => {
+            Box::new(MenuItem::with_id(app, id, text, false, None::<&str>)?)
         }
-    }
-
-    #[test]
-    fn menu_offers_the_dashboard_first_and_quit_last() {
-        let actions: Vec<Action> = ENTRIES.iter().filter_map(|e| e.action).collect();
-        assert_eq!(actions, [Action::OpenDashboard, Action::Quit]);
-        assert_eq!(action_for("no-such-entry"), None);
-    }
+        Item::Action {
+            id,
+            label,
+            enabled,
+            checked: None,
+            ..
+        } => Box::new(MenuItem::with_id(app, id, label, *enabled, None::<&str>)?),
+        Item::Action {
+            id,
+            label,
+            enabled,
+            checked: Some(checked),
+            ..
+        } => Box::new(CheckMenuItem::with_id(
+            app,
+            id,
+            label,
+            *enabled,
+            *checked,
+            None::<&str>,
+        )?),
+        Item::Submenu {
+            id,
+            label,
+            enabled,
+            items,
+        } => {
+            let submenu = Submenu::with_id(app, id, label, *enabled)?;
+            for item in items {
+                submenu.append(build_item(app, item)?.as_ref())?;
+            }
+            Box::new(submenu)
+        }
+        Item::Separator => Box::new(PredefinedMenuItem::separator(app)?),
+    })
 }

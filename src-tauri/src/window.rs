@@ -1,0 +1,95 @@
+//! The dashboard window: the daemon's own web UI, entered through a
+//! one-time ticket URL so no reusable secret is ever in the page's address.
+//! Links that leave the daemon (Coder's sign-in page) open in the browser.
+
+use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, webview::NewWindowResponse};
+use tauri_plugin_opener::OpenerExt as _;
+use url::Url;
+
+use crate::shell::Shell;
+
+/// The window's label.
+pub const MAIN_WINDOW: &str = "main";
+
+/// Brings the dashboard to the front, creating it on first use. A hidden
+/// window is reloaded through a fresh ticket first: its session cookie may
+/// have expired while it was hidden.
+pub fn show_dashboard(app: &AppHandle) {
+    let Some(bridge) = app.state::<Shell>().bridge.clone() else {
+        tracing::warn!("the core is not running; there is no dashboard to show");
+        return;
+    };
+    let ticket_url = bridge.open_ui_url();
+    let Ok(url) = Url::parse(&ticket_url) else {
+        tracing::warn!("the core gave an unparseable dashboard address");
+        return;
+    };
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => {
+            if !window.is_visible().unwrap_or(true)
+                && let Err(e) = window.navigate(url)
+            {
+                tracing::warn!(error = %e, "cannot reload the dashboard");
+            }
+            window
+        }
+        None => match create(app, url) {
+            Ok(window) => window,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the dashboard window");
+                return;
+            }
+        },
+    };
+    for (what, result) in [
+        ("show", window.show()),
+        ("unminimize", window.unminimize()),
+        ("focus", window.set_focus()),
+    ] {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot {what} the dashboard window");
+        }
+    }
+}
+
+fn create(app: &AppHandle, url: Url) -> tauri::Result<tauri::WebviewWindow> {
+    let origin = url.origin();
+    let nav_app = app.clone();
+    let popup_app = app.clone();
+    WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::External(url))
+        .title("Coder Bridge")
+        .inner_size(960.0, 680.0)
+        .center()
+        // Same origin stays in the window; anything else (a link to Coder)
+        // goes to the user's browser, where their Coder login lives.
+        .on_navigation(move |target| {
+            if target.origin() == origin {
+                return true;
+            }
+            open_in_browser(&nav_app, target);
+            false
+        })
+        // `window.open(authorize_url)` from the sign-in page.
+        .on_new_window(move |target, _features| {
+            open_in_browser(&popup_app, &target);
+            NewWindowResponse::Deny
+        })
+        .build()
+}
+
+/// Opens a page in the browser: `$BROWSER` when set (like the CLI), else the
+/// platform opener.
+pub fn open_in_browser(app: &AppHandle, url: &Url) {
+    if !matches!(url.scheme(), "http" | "https") {
+        tracing::warn!(scheme = url.scheme(), "not opening a non-web link");
+        return;
+    }
+    let browser = std::env::var(bridge::env::BROWSER)
+        .ok()
+        .filter(|b| !b.trim().is_empty());
+    // The URL may carry an OAuth `state`; log only where it goes.
+    tracing::info!(host = url.host_str().unwrap_or(""), "opening the browser");
+    if let Err(e) = app.opener().open_url(url.as_str(), browser) {
+        tracing::warn!(error = %e, "cannot open the browser");
+    }
+}
