@@ -7,6 +7,8 @@
 mod load;
 #[path = "harden_bridge/props.rs"]
 mod props;
+// Shared with harden_secrets.rs; each binary uses part of it.
+#[allow(dead_code)]
 #[path = "harden_bridge/rig.rs"]
 mod rig;
 #[path = "harden_bridge/surface.rs"]

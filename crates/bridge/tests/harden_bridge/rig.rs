@@ -87,10 +87,6 @@ impl Rig {
         self.tmp.path().join("config")
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        self.tmp.path().join("data")
-    }
-
     /// Calls the control API; the status and the JSON answer.
     pub async fn api(
         &self,
@@ -194,13 +190,13 @@ impl Rig {
         .expect("the agent connects")
     }
 
-    /// Every secret value in the 0600 secrets file right now.
-    pub fn stored_secrets(&self) -> Vec<String> {
+    /// Every (key, secret) in the 0600 secrets file right now.
+    pub fn stored_secrets(&self) -> Vec<(String, String)> {
         let text =
             std::fs::read_to_string(self.config_dir().join("secrets.json")).unwrap_or_default();
         let map: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap_or_default();
-        map.values()
-            .filter_map(|v| v.as_str().map(str::to_owned))
+        map.into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
             .collect()
     }
 
