@@ -34,7 +34,10 @@ pub fn show_dashboard(app: &AppHandle) {
             window
         }
         None => match create(app, url) {
-            Ok(window) => window,
+            Ok(window) => {
+                allow_script_popups(&window);
+                window
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot open the dashboard window");
                 return;
@@ -76,6 +79,26 @@ fn create(app: &AppHandle, url: Url) -> tauri::Result<tauri::WebviewWindow> {
         })
         .build()
 }
+
+/// WebKitGTK blocks `window.open` outside a click's own task, and the UI
+/// opens Coder's page only after its sign-in request answers. Let scripts
+/// ask: every such request lands in `on_new_window`, which opens only web
+/// links, and only in the browser.
+#[cfg(target_os = "linux")]
+fn allow_script_popups(window: &tauri::WebviewWindow) {
+    let result = window.with_webview(|webview| {
+        use webkit2gtk::{SettingsExt as _, WebViewExt as _};
+        if let Some(settings) = webview.inner().settings() {
+            settings.set_javascript_can_open_windows_automatically(true);
+        }
+    });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot let the dashboard open the sign-in page");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allow_script_popups(_window: &tauri::WebviewWindow) {}
 
 /// Opens a page in the browser: `$BROWSER` when set (like the CLI), else the
 /// platform opener.
