@@ -9,6 +9,7 @@
 // No console window next to the tray app in release builds on Windows.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod demo;
 mod menu_model;
 mod shell;
 mod tray;
@@ -16,6 +17,7 @@ mod window;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions};
 use tauri::{Manager, RunEvent, WindowEvent};
@@ -43,7 +45,11 @@ fn main() -> ExitCode {
         .plugin(tauri_plugin_autostart::Builder::new().build())
         .setup(|app| {
             let handle = app.handle().clone();
-            let started = tauri::async_runtime::block_on(Bridge::start(options()));
+            let launcher = Arc::new(demo::SimLauncher::default());
+            app.manage(launcher.clone());
+            let mut options = options();
+            options.demo_launcher = Some(launcher);
+            let started = tauri::async_runtime::block_on(Bridge::start(options));
             let (bridge, state) = match started {
                 Ok(bridge) => (Some(bridge), CoreState::starting()),
                 Err(e) => {
@@ -105,8 +111,11 @@ fn main() -> ExitCode {
         if let RunEvent::Exit = event {
             // Stop the core cleanly: agents see the endpoint close and every
             // recorded call reaches the activity database.
-            if let Some(bridge) = app.state::<Shell>().bridge.clone() {
+            if let Some(bridge) = app.try_state::<Shell>().and_then(|s| s.bridge.clone()) {
                 tauri::async_runtime::block_on(shutdown(bridge));
+            }
+            if let Some(launcher) = app.try_state::<Arc<demo::SimLauncher>>() {
+                tauri::async_runtime::block_on(launcher.shutdown());
             }
         }
     });

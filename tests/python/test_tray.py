@@ -45,6 +45,8 @@ def test_tray_app_starts_headless_and_shows_its_window(tmp_path: Path) -> None:
     tray = binary("coder-bridge-tray")
     tools_or_skip("xvfb-run", "dbus-run-session", "import", "convert")
     env = isolated_env(tmp_path / "home")
+    # The app hosts the daemon: a free port, not 7331 (another test may hold it).
+    env["CODER_BRIDGE_PORT"] = "0"
     log = tmp_path / "tray.log"
     shot = artifacts_dir() / "tray-window.png"
     shot.unlink(missing_ok=True)

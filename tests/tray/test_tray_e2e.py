@@ -199,6 +199,13 @@ class App:
 
     def shot(self, name: str) -> Path:
         path = artifacts() / f"{name}.png"
+        # Let WebKit paint what the DOM already holds (the first view can be
+        # in the DOM a frame before it is on screen).
+        self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "requestAnimationFrame(() => requestAnimationFrame(() => done()));"
+        )
+        time.sleep(0.3)
         assert self.driver.save_screenshot(str(path)), f"no screenshot {path}"
         return path
 
@@ -329,6 +336,14 @@ def test_sign_in_and_answer_consent_in_the_tray_window(app: App, sim: Sim) -> No
     text = "".join(b.text for b in result.content if b.type == "text")
     assert not result.is_error and "hello-from-the-tray" in text, text
     wait_until("the prompt to leave the window", lambda: not app.driver.find_elements(By.CSS_SELECTOR, "[data-consent-id]"))
+    # The tray followed the core's pushes: signed out, connected, waiting,
+    # connected. (The app's log reaches the file through the drivers, late.)
+    def icons() -> list[str]:
+        lines = app.logs().splitlines()
+        return [line.split("icon=")[1].split()[0] for line in lines if "tray updated icon=" in line]
+
+    wait_until("the tray to show each state", lambda: "WaitingForConsent" in icons() and icons()[-1] == "Connected", 20)
+    assert icons()[0] == "SignedOut", icons()
     activity = app.control("GET", "/api/activity?tool=coder_workspace_bash")
     assert activity and activity[0]["consent"] == "allowed_once", activity
     app.shot("4-answered")
