@@ -1,7 +1,7 @@
 //! One line about the machine the numbers come from: cores, CPU model,
 //! memory, OS. Nothing that identifies the host.
 
-/// E.g. `2 cores, AMD EPYC 7B13, 23.5 GiB RAM, Debian GNU/Linux 12 (bookworm), Linux 6.1.0`.
+/// E.g. `2 cores, AMD EPYC 7B13, 23.5 GiB RAM, Debian GNU/Linux 12 (bookworm), Linux 6.1`.
 pub fn describe() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = read("/proc/cpuinfo")
@@ -21,8 +21,12 @@ pub fn describe() -> String {
                 .map(|v| v.trim_matches('"').to_owned())
         })
         .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    // Only major.minor: the rest names a vendor build, not the machine.
     let kernel = read("/proc/sys/kernel/osrelease")
-        .map(|k| format!(", Linux {}", k.trim()))
+        .map(|k| {
+            let v: Vec<&str> = k.trim().split(['.', '-']).take(2).collect();
+            format!(", Linux {}", v.join("."))
+        })
         .unwrap_or_default();
     format!("{cores} cores, {cpu}, {mem}, {os}{kernel}")
 }

@@ -11,6 +11,7 @@ mod machine;
 mod measure;
 mod procs;
 mod report;
+mod rtt;
 mod store;
 
 use std::{path::PathBuf, time::Duration};
@@ -53,6 +54,13 @@ struct Args {
     /// Shim start-ups timed
     #[arg(long, default_value_t = 20)]
     shim_starts: usize,
+    /// Also compare direct and daemon with this much latency added by the
+    /// simulated deployment (a real Coder is not on loopback); 0 skips it
+    #[arg(long, default_value_t = 20)]
+    deployment_latency_ms: u64,
+    /// Sequential calls per path in that comparison
+    #[arg(long, default_value_t = 300)]
+    deployment_latency_calls: usize,
     /// Skip mcp-remote even when it is installed
     #[arg(long)]
     no_mcp_remote: bool,
@@ -100,7 +108,7 @@ async fn run(
 ) -> anyhow::Result<()> {
     let home = procs::Home::new()?;
     let sim = procs::start_sim(bins, &home).await?;
-    procs::login(bins, &home, &sim).await?;
+    procs::login(bins, &home, &sim.url, &sim.session_token).await?;
     let tokens = home.client_tokens()?;
     let http_token = tokens.issue("cursor").context("issuing a client token")?;
     tokens
@@ -225,6 +233,17 @@ async fn run(
         targets::SHIM_RSS_MIB,
         Unit::MiB,
     );
+
+    if args.deployment_latency_ms > 0 {
+        rtt::compare(
+            bins,
+            Duration::from_millis(args.deployment_latency_ms),
+            args.deployment_latency_calls,
+            args.rounds,
+            report,
+        )
+        .await?;
+    }
 
     let secs = Duration::from_secs(args.throughput_secs);
     for n in SESSION_COUNTS {

@@ -247,9 +247,9 @@ pub async fn start_sim(bins: &Binaries, home: &Home) -> anyhow::Result<SimProc> 
 }
 
 /// `coder-bridge login <url> --token` with the token on stdin, as a user would.
-pub async fn login(bins: &Binaries, home: &Home, sim: &SimProc) -> anyhow::Result<()> {
+pub async fn login(bins: &Binaries, home: &Home, url: &str, token: &str) -> anyhow::Result<()> {
     let mut cmd = Command::new(&bins.bridge);
-    cmd.args(["login", &sim.url, "--token"])
+    cmd.args(["login", url, "--token"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -258,7 +258,7 @@ pub async fn login(bins: &Binaries, home: &Home, sim: &SimProc) -> anyhow::Resul
     let mut child = cmd.spawn().context("cannot start coder-bridge login")?;
     let mut stdin = child.stdin.take().context("no stdin")?;
     stdin
-        .write_all(format!("{}\n", sim.session_token).as_bytes())
+        .write_all(format!("{token}\n").as_bytes())
         .await
         .context("cannot write the token")?;
     drop(stdin);
