@@ -47,7 +47,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, MCP_PATH};
 use backoff::Backoff;
 use http::{Failure, InjectingClient, classify_transport};
 pub use upstream::{ProgressSink, UpstreamNotice};
@@ -589,6 +589,11 @@ impl Relay {
                 }
                 Failure::NotSent { reason, retry_now } => Judged::NotSent { reason, retry_now },
                 Failure::MaybeSent(reason) => Judged::MaybeSent(reason),
+                Failure::NoEndpoint(detail) => {
+                    let e = no_endpoint(detail);
+                    self.set_state(RelayStatus::Error, Some(e.to_string()));
+                    Judged::Fail(e)
+                }
                 Failure::Stale => {
                     tracing::info!("the signed-in deployment changed; reconnecting");
                     self.evict(conn).await;
@@ -707,6 +712,11 @@ impl Relay {
                     }
                     // The session changed between reading it and connecting.
                     Failure::Stale => Err(Next::Retry("the signed-in deployment changed".into())),
+                    Failure::NoEndpoint(detail) => {
+                        let e = no_endpoint(detail);
+                        self.set_state(RelayStatus::Error, Some(e.to_string()));
+                        Err(Next::Fail(e))
+                    }
                 }
             }
             Ok(Err(ClientInitializeError::JsonRpcError(e))) => {
@@ -726,6 +736,15 @@ enum Judged {
     Fail(RelayError),
     NotSent { reason: String, retry_now: bool },
     MaybeSent(String),
+}
+
+/// Coder answers 404 on its MCP path when the feature is switched off.
+fn no_endpoint(detail: String) -> RelayError {
+    RelayError::Unavailable {
+        reason: format!(
+            "Coder's MCP endpoint ({MCP_PATH}) is not enabled on this deployment ({detail}); a Coder admin must enable the OAuth2 provider (CODER_OAUTH2_PROVIDER_ENABLE) and the `mcp-server-http` experiment"
+        ),
+    }
 }
 
 fn result_kind(result: &ServerResult) -> String {

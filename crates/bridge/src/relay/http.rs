@@ -344,6 +344,9 @@ pub(crate) enum Failure {
     Forbidden(String),
     /// This connection belongs to another deployment: replace it and retry.
     Stale,
+    /// The MCP endpoint does not exist (404 without a session): the
+    /// deployment has it switched off. Retrying will not help.
+    NoEndpoint(String),
 }
 
 /// Classifies a transport error that rmcp handed back for one request.
@@ -377,6 +380,9 @@ pub(crate) fn classify_transport(
         E::InsufficientScope(e) => Failure::Forbidden(e.www_authenticate_header.clone()),
         E::UnexpectedServerResponse(body) if body.starts_with("HTTP 403") => {
             Failure::Forbidden(body.to_string())
+        }
+        E::UnexpectedServerResponse(body) if body.starts_with("HTTP 404") => {
+            Failure::NoEndpoint(body.to_string())
         }
         other => Failure::MaybeSent(other.to_string()),
     }

@@ -193,3 +193,37 @@ async fn stateless_era_upstream_restart_is_invisible() {
 async fn sessions_era_upstream_restart_is_invisible() {
     upstream_restart_is_invisible(Era::Sessions).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_mcp_endpoint_fails_fast_with_what_the_admin_must_enable() {
+    let h = Harness::start(Era::Stateless).await;
+    let client = h.client("cursor").await;
+    bounded("warm up", client.list_all_tools())
+        .await
+        .expect("tools");
+    h.sim.faults().set_provider_enabled(false);
+
+    let started = std::time::Instant::now();
+    let result = bounded("call", client.call_tool(params(TOOL, json!({}))))
+        .await
+        .expect("a tool result");
+    assert_eq!(result.is_error, Some(true));
+    let text = text_of(&result);
+    assert!(text.contains("mcp-server-http"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "no retrying what cannot work: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ran(&h, TOOL), 0);
+
+    let err = bounded("prompts", client.list_all_prompts())
+        .await
+        .expect_err("JSON-RPC error");
+    let rmcp::ServiceError::McpError(e) = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(e.code, bridge::relay::UPSTREAM_UNAVAILABLE);
+    assert_eq!(h.daemon.relay().state().status.as_str(), "error");
+    h.shutdown().await;
+}
