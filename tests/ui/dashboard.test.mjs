@@ -76,6 +76,8 @@ describe("web UI", { timeout: 300_000 }, () => {
       await tab.waitForSelector('[data-view="fatal"]');
       assert.match(await tab.textContent("h1"), /not connected/);
       assert.match(await tab.textContent('[data-view="fatal"]'), /coder-bridge open/);
+      assert.deepEqual(await axeViolations(tab), []);
+      await screenshot(tab, "not-connected-light");
     } finally {
       await stranger.close();
     }
