@@ -7,6 +7,7 @@ pub mod consent;
 pub mod demo;
 pub mod login;
 pub mod logout;
+pub mod open;
 pub mod policy;
 pub mod serve;
 pub mod status;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod control;
 mod logging;
 
 #[derive(Debug, Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Policy(commands::policy::Args),
     /// Recent calls, optionally following live
     Activity(commands::activity::Args),
+    /// Open the dashboard in the browser (a one-time link, no secret in the URL)
+    Open(commands::open::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             Command::Consent(args) => commands::consent::run(args).await,
             Command::Policy(args) => commands::policy::run(args).await,
             Command::Activity(args) => commands::activity::run(args).await,
+            Command::Open(args) => commands::open::run(args).await,
         }
     });
     match result {

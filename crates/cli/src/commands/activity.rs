@@ -11,7 +11,7 @@ use bridge::activity::{ActivityStore, RecentQuery};
 use bridge::events::Outcome;
 use bridge::supervisor::ActivityView;
 
-use super::consent::control::Control;
+use crate::control::Control;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

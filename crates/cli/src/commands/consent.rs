@@ -3,8 +3,6 @@
 //! Pending requests live in the running daemon, so this talks to its control
 //! API. An id may be shortened to any unique prefix, as `git` allows.
 
-pub(crate) mod control;
-
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -12,7 +10,7 @@ use anyhow::{Context, bail};
 use bridge::consent::{ConsentAnswer, ConsentRequest};
 use reqwest::Method;
 
-use self::control::Control;
+use crate::control::Control;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -13,7 +13,7 @@ use bridge::policy::{Decision, Policy, builtin};
 use bridge::supervisor::{PolicyView, ToolPolicyView};
 use reqwest::Method;
 
-use super::consent::control::Control;
+use crate::control::Control;
 
 /// The key the control API uses for an override that applies to every agent.
 const ALL_AGENTS: &str = "*";
