@@ -3,6 +3,8 @@
 //! request handling and config merging. `HARDEN_CALLS` and `PROPTEST_CASES`
 //! scale the load and the property tests up for longer runs.
 
+#[path = "harden_bridge/environment.rs"]
+mod environment;
 #[path = "harden_bridge/load.rs"]
 mod load;
 #[path = "harden_bridge/props.rs"]
