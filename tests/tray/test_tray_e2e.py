@@ -344,6 +344,11 @@ def test_sign_in_and_answer_consent_in_the_tray_window(app: App, sim: Sim) -> No
 
     wait_until("the tray to show each state", lambda: "WaitingForConsent" in icons() and icons()[-1] == "Connected", 20)
     assert icons()[0] == "SignedOut", icons()
-    activity = app.control("GET", "/api/activity?tool=coder_workspace_bash")
-    assert activity and activity[0]["consent"] == "allowed_once", activity
+    # Recorded with the answer given (written off the call path: may lag).
+    activity = wait_until(
+        "the call in the activity record",
+        lambda: app.control("GET", "/api/activity?tool=coder_workspace_bash"),
+        15,
+    )
+    assert activity[0]["consent"] == "allowed_once", activity
     app.shot("4-answered")
