@@ -55,10 +55,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(matches!(cli.command, Command::Stdio(_)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The stdio shim only shuttles bytes between two sockets: one thread keeps
+    // it small and quick to start (Claude Desktop launches one per session).
+    let mut builder = if matches!(cli.command, Command::Stdio(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("coder-bridge: cannot start the async runtime: {err}");

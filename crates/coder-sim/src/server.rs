@@ -107,6 +107,11 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        // Like Go's net/http (and so real Coder): small SSE frames must not
+        // wait for a delayed ACK, or every session-era reply stalls ~40 ms.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
         let (shared, router, stop) = (shared.clone(), router.clone(), ct.clone());
         let service = hyper::service::service_fn(move |request| {
             handle(shared.clone(), router.clone(), request)
