@@ -11,6 +11,7 @@
 
 mod demo;
 mod menu_model;
+mod notices;
 mod shell;
 mod tray;
 mod window;

@@ -11,6 +11,7 @@ use tauri_plugin_notification::NotificationExt as _;
 use tokio::sync::broadcast;
 
 use crate::menu_model::{Action, AgentItem, CoreState, MenuModel, RelayState, tray_menu_model};
+use crate::notices::{self, Notice};
 
 /// Managed Tauri state: the running core (if it started) and what the tray
 /// shows now.
@@ -149,22 +150,15 @@ pub async fn follow(
                     let agent = request.client_name.as_deref().unwrap_or(&request.agent);
                     notify(
                         &app,
-                        "A call is waiting for you",
-                        &format!(
-                            "{agent} wants to run {}. Open Coder Bridge to allow or deny it.",
-                            request.tool
-                        ),
+                        notices::consent_waiting(agent, &request.tool, request.irreversible),
                     );
                 }
             }
             Ok(BridgeEvent::Status(status)) => {
                 let was_expired = app.state::<Shell>().state().session_expired;
-                if status.session_expired && !was_expired {
-                    notify(
-                        &app,
-                        "Coder sign-in expired",
-                        "Your Coder session ended and could not be renewed. Sign in again to reconnect your agents.",
-                    );
+                if let Some(notice) = notices::session_expired(was_expired, status.session_expired)
+                {
+                    notify(&app, notice);
                 }
             }
             // Finished calls change nothing the tray shows.
@@ -182,10 +176,17 @@ pub async fn follow(
     }
 }
 
-fn notify(app: &AppHandle, title: &str, body: &str) {
+fn notify(app: &AppHandle, notice: Notice) {
     // No notification daemon (CI, minimal desktops) is not an error worth
     // more than a log line: the tray icon and the window show the same.
-    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+    tracing::debug!(title = %notice.title, "notification");
+    let shown = app
+        .notification()
+        .builder()
+        .title(notice.title)
+        .body(notice.body)
+        .show();
+    if let Err(e) = shown {
         tracing::warn!(error = %e, "cannot show a notification");
     }
 }

@@ -344,6 +344,8 @@ def test_sign_in_and_answer_consent_in_the_tray_window(app: App, sim: Sim) -> No
 
     wait_until("the tray to show each state", lambda: "WaitingForConsent" in icons() and icons()[-1] == "Connected", 20)
     assert icons()[0] == "SignedOut", icons()
+    # And raised a desktop notification for the waiting call.
+    assert "notification title=A call is waiting for you" in app.logs(), report()
     # Recorded with the answer given (written off the call path: may lag).
     activity = wait_until(
         "the call in the activity record",
