@@ -56,7 +56,9 @@ def test_unanswered_consent_denies_a_state_changing_call_with_a_tool_error(demo:
         )
 
     started = time.monotonic()
-    result = run(over_http(demo.mcp_url, headers, bash, mode="legacy"))
+    # "auto" (2026-07-28): the relayed result must carry resultType "complete"
+    # even though the upstream speaks an older protocol without it.
+    result = run(over_http(demo.mcp_url, headers, bash, mode="auto"))
     waited = time.monotonic() - started
     # A tool error the agent can show, not a protocol error or a hang.
     assert result.is_error

@@ -11,7 +11,7 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        ListToolsResult, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig,
     },
     service::{NotificationContext, Peer, RequestContext},
 };
@@ -147,6 +147,15 @@ fn client_name(context: &RequestContext<RoleServer>) -> Option<String> {
 
 fn json_len<T: Serialize>(value: &T) -> u64 {
     serde_json::to_vec(value).map_or(0, |v| v.len() as u64)
+}
+
+/// A result relayed from a pre-2026-07-28 upstream (every Coder release so
+/// far) carries no `resultType`. Agents that negotiated 2026-07-28 with us
+/// require `"complete"` on it; rmcp strips it again for older agents.
+fn mark_complete(response: &mut CallToolResponse) {
+    if let CallToolResponse::Complete(r) = response {
+        r.result_type.get_or_insert(ResultType::COMPLETE);
+    }
 }
 
 fn call_len(response: &CallToolResponse) -> u64 {
@@ -285,7 +294,8 @@ impl ServerHandler for RelayServer {
         };
         let relayed = self.relay.call_tool(upstream, options).await;
         match relayed {
-            Ok(response) => {
+            Ok(mut response) => {
+                mark_complete(&mut response);
                 let outcome = match &response {
                     CallToolResponse::Complete(r) if r.is_error == Some(true) => Outcome::ToolError,
                     _ => Outcome::Ok,
@@ -343,6 +353,12 @@ impl ServerHandler for RelayServer {
             .relay
             .get_prompt(upstream)
             .await
+            .map(|mut response| {
+                if let GetPromptResponse::Complete(r) = &mut response {
+                    r.result_type.get_or_insert(ResultType::COMPLETE);
+                }
+                response
+            })
             .map_err(|e| e.to_error_data());
         let outcome = outcome_of(&result);
         self.finish(record, &result, outcome, prompt_len);
