@@ -16,7 +16,7 @@ use super::views::{
 use super::{BridgeError, BridgeEvent, BridgeHandle, SignInRequest};
 use crate::activity::{MAX_LIMIT, RecentQuery};
 use crate::auth::{PreRegisteredClient, SignIn, SignInOptions};
-use crate::clients::{self, Context, ENTRY_NAME, EntryShape, EntryState};
+use crate::clients::{self, Context, ENTRY_NAME, EntryState};
 use crate::consent::{ConsentAnswer, ConsentRequest};
 use crate::policy::{Decision, Policy, builtin};
 
@@ -284,19 +284,8 @@ impl BridgeHandle {
             } else {
                 None
             };
-            let bearer = token.map(|t| format!("Bearer {}", t.expose()));
-            let headers = || json!({ "Authorization": bearer.clone().unwrap_or_default() });
-            let entry = match agent.shape {
-                EntryShape::Stdio => json!({
-                    "command": ctx.binary.to_string_lossy(),
-                    "args": ["stdio", "--agent", agent.id],
-                }),
-                EntryShape::TypedHttp => {
-                    json!({ "type": "http", "url": ctx.url, "headers": headers() })
-                }
-                EntryShape::ServerUrl => json!({ "serverUrl": ctx.url, "headers": headers() }),
-                EntryShape::Url => json!({ "url": ctx.url, "headers": headers() }),
-            };
+            // The same entry `configure` writes, so the copy can never drift from it.
+            let entry = clients::entry_for(agent, &ctx, token.as_ref());
             let snippet = json!({ agent.servers_key: { ENTRY_NAME: entry.clone() } });
             Ok(AgentEntry {
                 name: agent.id.to_owned(),
