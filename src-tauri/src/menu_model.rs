@@ -50,6 +50,8 @@ pub struct CoreState {
     /// Whether the app is registered to start at login (`None`: unknown,
     /// the autostart backend failed).
     pub autostart: Option<bool>,
+    /// "Pause relay" is on: the core refuses every tool call until resumed.
+    pub paused: bool,
 }
 
 impl CoreState {
@@ -65,6 +67,7 @@ impl CoreState {
             pending_consent: 0,
             agents: Vec::new(),
             autostart: None,
+            paused: false,
         }
     }
 }
@@ -92,7 +95,10 @@ pub enum Action {
     ToggleAutostart {
         enabled: bool,
     },
-    PauseRelay,
+    /// Flip the relay's pause switch; `paused` is the state the user saw.
+    PauseRelay {
+        paused: bool,
+    },
     Quit,
 }
 
@@ -208,6 +214,9 @@ fn status_line(state: &CoreState) -> String {
         RelayState::SignedOut => format!("{who} (not connected)"),
         RelayState::Error(error) => format!("{who} — {error}"),
     };
+    if state.paused {
+        line.push_str(" · paused");
+    }
     if state.pending_consent > 0 {
         let n = state.pending_consent;
         line.push_str(&format!(
@@ -281,14 +290,15 @@ pub fn tray_menu_model(state: &CoreState) -> MenuModel {
         items: agents,
     });
     items.push(Item::Separator);
-    // The core has no pause switch yet (see the README): the item is shown
-    // so the menu has its final shape, but it cannot be chosen.
+    // A check item: checked while paused, so the same click resumes.
     items.push(action(
         ids::PAUSE,
-        "Pause relay (not available yet)",
-        false,
-        Some(false),
-        Action::PauseRelay,
+        "Pause relay",
+        running,
+        Some(state.paused),
+        Action::PauseRelay {
+            paused: state.paused,
+        },
     ));
     items.push(action(
         ids::AUTOSTART,

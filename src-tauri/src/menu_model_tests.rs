@@ -283,3 +283,27 @@ fn relay_state_parses_every_status_value() {
         RelayState::Error("the relay reported an error".into())
     );
 }
+
+#[test]
+fn pause_relay_is_a_check_item_that_reflects_and_flips_the_core_state() {
+    let running = tray_menu_model(&connected());
+    let item = running.action_for(ids::PAUSE).expect("a pause item");
+    assert_eq!(item, &Action::PauseRelay { paused: false });
+    let paused = tray_menu_model(&CoreState {
+        paused: true,
+        ..connected()
+    });
+    assert_eq!(
+        paused.action_for(ids::PAUSE),
+        Some(&Action::PauseRelay { paused: true })
+    );
+    let status = paused
+        .items
+        .iter()
+        .find_map(|i| match i {
+            Item::Label { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .expect("a status line");
+    assert!(status.ends_with("paused"), "{status}");
+}

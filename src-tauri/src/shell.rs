@@ -104,6 +104,7 @@ fn state_from(
         pending_consent,
         agents,
         autostart,
+        paused: status.paused,
     }
 }
 
@@ -197,7 +198,10 @@ pub fn perform(app: &AppHandle, action: Action) {
     match action {
         Action::OpenDashboard | Action::SignIn => crate::window::show_dashboard(app),
         Action::Quit => app.exit(0),
-        Action::PauseRelay => tracing::info!("pausing the relay is not supported by the core yet"),
+        Action::PauseRelay { paused } => with_bridge(app, move |bridge| async move {
+            // The core emits a status event; the menu redraws from it.
+            bridge.set_paused(!paused).await;
+        }),
         Action::ToggleAutostart { enabled } => {
             let manager = app.autolaunch();
             let result = if enabled {

@@ -55,3 +55,78 @@ impl CallGate for AllowAll {
         true
     }
 }
+
+/// The message an agent gets for a call made while the relay is paused.
+pub const PAUSED_REASON: &str = "Coder Bridge is paused, so no tool calls reach Coder: resume it from the tray menu (Pause relay) or the dashboard";
+
+/// A gate with an off switch: while paused, every call is refused with
+/// [`PAUSED_REASON`] before it reaches the inner gate (no consent prompt, no
+/// upstream request). Listing still works, so agents keep their tool list.
+#[derive(Debug)]
+pub struct PausableGate<G> {
+    inner: G,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<G: CallGate> PausableGate<G> {
+    pub fn new(inner: G, paused: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Self { inner, paused }
+    }
+}
+
+#[async_trait::async_trait]
+impl<G: CallGate> CallGate for PausableGate<G> {
+    async fn admit(&self, request: GateRequest) -> GateDecision {
+        if self.paused.load(std::sync::atomic::Ordering::Acquire) {
+            return GateDecision::Deny {
+                decision: ConsentDecision::DeniedByPolicy,
+                reason: PAUSED_REASON.to_owned(),
+            };
+        }
+        self.inner.admit(request).await
+    }
+
+    fn visible(&self, agent: &str, tool: &Tool) -> bool {
+        self.inner.visible(agent, tool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, atomic::AtomicBool, atomic::Ordering};
+
+    use super::*;
+
+    fn request() -> GateRequest {
+        GateRequest {
+            agent: "cursor".into(),
+            client_name: None,
+            tool: "coder_workspace_bash".into(),
+            arguments: None,
+            tool_info: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_paused_gate_refuses_every_call_and_resumes_cleanly() {
+        let paused = Arc::new(AtomicBool::new(false));
+        let gate = PausableGate::new(AllowAll, paused.clone());
+        assert_eq!(
+            gate.admit(request()).await,
+            GateDecision::Allow(ConsentDecision::Allowed)
+        );
+        paused.store(true, Ordering::Release);
+        match gate.admit(request()).await {
+            GateDecision::Deny { decision, reason } => {
+                assert_eq!(decision, ConsentDecision::DeniedByPolicy);
+                assert!(reason.contains("paused"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        paused.store(false, Ordering::Release);
+        assert_eq!(
+            gate.admit(request()).await,
+            GateDecision::Allow(ConsentDecision::Allowed)
+        );
+    }
+}

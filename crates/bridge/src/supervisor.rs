@@ -22,6 +22,7 @@ mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ use crate::auth::{AuthManager, StoreChoice};
 use crate::client_tokens::ClientTokens;
 use crate::clients::Dirs;
 use crate::consent::{ConsentQueue, PolicyGate};
+use crate::gate::PausableGate;
 use crate::policy::Policy;
 use crate::relay::RelayOptions;
 use crate::server::{Daemon, DaemonHandle, DaemonInfo};
@@ -127,7 +129,11 @@ impl Bridge {
         let tokens = ClientTokens::open(options.config_dir.join(crate::client_tokens::FILE_NAME))?;
         let policy = Policy::open(options.config_dir.join(crate::policy::FILE_NAME))?;
         let queue = ConsentQueue::new(policy.clone(), options.consent_timeout);
-        let gate = PolicyGate::new(policy.clone(), queue.clone());
+        let paused = Arc::new(AtomicBool::new(false));
+        let gate = PausableGate::new(
+            PolicyGate::new(policy.clone(), queue.clone()),
+            paused.clone(),
+        );
         let activity = ActivityStore::open(
             options.data_dir.join(crate::activity::FILE_NAME),
             options.activity.clone(),
@@ -191,6 +197,7 @@ impl Bridge {
                 activity,
                 access,
                 daemon,
+                paused,
                 hub,
                 attempts: Attempts::default(),
                 cancel,
@@ -230,6 +237,8 @@ struct Core {
     activity: ActivityStore,
     access: Access,
     daemon: DaemonHandle,
+    /// "Pause relay": while set, the gate refuses every call.
+    paused: Arc<AtomicBool>,
     hub: hub::Hub,
     attempts: Attempts,
     cancel: CancellationToken,

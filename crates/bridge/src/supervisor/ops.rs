@@ -2,6 +2,7 @@
 //! policy, consent and activity. Blocking file work runs on the blocking pool.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmcp::model::Tool;
@@ -32,6 +33,19 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl BridgeHandle {
+    /// Pauses or resumes the relay (the tray's "Pause relay"). While paused,
+    /// agents keep their sessions and tool lists, but every call is refused
+    /// with a message that says how to resume. Faces hear it as a `status` event.
+    pub async fn set_paused(&self, paused: bool) -> StatusView {
+        let was = self.core.paused.swap(paused, Ordering::AcqRel);
+        if was != paused {
+            tracing::info!(paused, "relay pause switched");
+        }
+        let status = self.status().await;
+        self.emit(BridgeEvent::Status(Box::new(status.clone())));
+        status
+    }
+
     /// Deployment, user, expiry, storage backend, relay state.
     pub async fn status(&self) -> StatusView {
         let core = &self.core;
@@ -51,6 +65,7 @@ impl BridgeHandle {
             demo: core.credentials.fixed().is_some(),
             session_expired: false,
             demo_available: core.options.demo_launcher.is_some(),
+            paused: core.paused.load(Ordering::Acquire),
         };
         if let Some(fixed) = core.credentials.fixed() {
             let session = &fixed.token.0;

@@ -50,6 +50,8 @@ pub struct StatusView {
     pub session_expired: bool,
     /// The built-in demo deployment can be started (`POST /api/signin {demo: true}`).
     pub demo_available: bool,
+    /// "Pause relay" is on: every tool call is refused until it is resumed.
+    pub paused: bool,
 }
 
 /// One agent in `GET /api/agents`.

@@ -34,6 +34,7 @@ pub(super) fn routes() -> Router<BridgeSlot> {
         .route("/signin", post(sign_in))
         .route("/signin/{id}", get(sign_in_state))
         .route("/signout", post(sign_out))
+        .route("/pause", post(pause))
         .route("/agents", get(agents))
         .route("/agents/{name}/entry", get(agent_entry))
         .route("/agents/{name}/configure", post(configure))
@@ -117,6 +118,20 @@ async fn sign_in_state(State(slot): State<BridgeSlot>, Path(id): Path<String>) -
 async fn sign_out(State(slot): State<BridgeSlot>) -> ApiResult {
     handle(&slot)?.sign_out().await?;
     ok(json!({}))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PauseBody {
+    paused: bool,
+}
+
+/// `POST /api/pause {paused}`: the tray's "Pause relay"; answers the new status.
+async fn pause(
+    State(slot): State<BridgeSlot>,
+    body: Result<Json<PauseBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    ok(handle(&slot)?.set_paused(body.paused).await)
 }
 
 async fn agents(State(slot): State<BridgeSlot>) -> ApiResult {
