@@ -17,15 +17,24 @@
 //!
 //! When the rmcp worker itself dies the connection is rebuilt on the next
 //! request; session-era re-initialisation after a 404 is done inside rmcp.
+//!
+//! A Coder that accepts connections but never answers (paused, wedged) is
+//! caught by [`liveness`]: every request runs under [`Relay::guarded`],
+//! which fails it clearly once probes show Coder is not responding, and
+//! refuses new ones fast until Coder answers again.
 
 pub mod backoff;
 pub mod http;
+mod liveness;
 mod types;
 mod upstream;
 
 use std::{
     future::Future,
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -45,14 +54,16 @@ use tokio::{
     sync::{Mutex as AsyncMutex, broadcast, watch},
     time::Instant,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::auth::{Credentials, MCP_PATH};
 use backoff::Backoff;
 use http::{Failure, InjectingClient, classify_transport};
+use liveness::Liveness;
+pub use liveness::{Health, Outage};
 pub use types::{
-    CALL_INTERRUPTED, CallOptions, Endpoint, RelayError, RelayOptions, RelayState, RelayStatus,
-    SIGN_IN_REQUIRED, UPSTREAM_FORBIDDEN, UPSTREAM_UNAVAILABLE,
+    CALL_INTERRUPTED, CallOptions, Endpoint, LivenessOptions, RelayError, RelayOptions, RelayState,
+    RelayStatus, SIGN_IN_REQUIRED, UPSTREAM_FORBIDDEN, UPSTREAM_UNAVAILABLE,
 };
 pub use upstream::{ProgressSink, UpstreamNotice};
 use upstream::{Shared, UpstreamHandler, lock};
@@ -62,6 +73,9 @@ const TOOL_INFO_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Conn {
     service: RunningService<RoleClient, UpstreamHandler>,
+    /// [`Health::outages`] when it was opened: a connection from before an
+    /// outage may be wedged (requests stuck on it) and is replaced.
+    outages: u64,
 }
 
 impl Conn {
@@ -83,6 +97,9 @@ struct Inner {
     conn: AsyncMutex<Option<Arc<Conn>>>,
     state: watch::Sender<RelayState>,
     cancel: CancellationToken,
+    liveness: Arc<Liveness>,
+    /// Stops the liveness prober when the relay is dropped without a shutdown.
+    _prober: DropGuard,
 }
 
 /// The shared upstream connection. Cheap to clone.
@@ -114,6 +131,9 @@ impl Relay {
             .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let cancel = CancellationToken::new();
+        let prober = cancel.child_token();
+        let liveness = Liveness::new(options.liveness.clone(), prober.clone());
         Self {
             inner: Arc::new(Inner {
                 credentials,
@@ -127,7 +147,9 @@ impl Relay {
                     detail: None,
                 })
                 .0,
-                cancel: CancellationToken::new(),
+                cancel,
+                liveness,
+                _prober: prober.drop_guard(),
             }),
         }
     }
@@ -146,10 +168,61 @@ impl Relay {
         self.inner.shared.notices.subscribe()
     }
 
+    /// The current outage, while Coder is declared not responding.
+    pub fn outage(&self) -> Option<Outage> {
+        self.inner.liveness.health().outage
+    }
+
+    /// What the liveness prober knows (outage, outages so far, probes sent).
+    pub fn health(&self) -> Health {
+        self.inner.liveness.health()
+    }
+
     /// Connects now (if not connected) so the first agent request is fast.
     pub async fn warm_up(&self) -> Result<(), RelayError> {
         let deadline = Instant::now() + self.inner.options.retry_window;
-        self.connected(deadline).await.map(|_| ())
+        self.guarded(None, async { self.connected(deadline).await.map(|_| ()) })
+            .await
+    }
+
+    /// Runs one relayed request under the liveness check: refused at once
+    /// while Coder is declared not responding, and ended with a clear error
+    /// if that is declared while it waits. `sent` (for `tools/call`) tells
+    /// whether the request may have reached Coder: then it may have run.
+    async fn guarded<T>(
+        &self,
+        sent: Option<&AtomicBool>,
+        request: impl Future<Output = Result<T, RelayError>>,
+    ) -> Result<T, RelayError> {
+        let liveness = &self.inner.liveness;
+        let relay = Arc::downgrade(&self.inner);
+        liveness.ensure_prober(move |health| {
+            if let Some(inner) = relay.upgrade() {
+                Relay { inner }.on_health(health);
+            }
+        });
+        liveness.admit().await.map_err(|o| o.unavailable())?;
+        let _waiting = liveness.track();
+        tokio::select! {
+            biased;
+            result = request => result,
+            outage = liveness.went_down() => {
+                let maybe_ran = sent.is_some_and(|s| s.load(Ordering::Acquire));
+                tracing::warn!(maybe_ran, "failing a request: {}", outage.describe());
+                Err(if maybe_ran { outage.interrupted() } else { outage.unavailable() })
+            }
+        }
+    }
+
+    /// The prober declared an outage or a recovery.
+    fn on_health(&self, health: &Health) {
+        match &health.outage {
+            Some(outage) => self.set_state(RelayStatus::Error, Some(outage.describe())),
+            None => self.set_state(
+                RelayStatus::Connecting,
+                Some("Coder answers again; reconnecting".into()),
+            ),
+        }
     }
 
     /// Closes the upstream connection (ending its session) and stops retries.
@@ -255,6 +328,21 @@ impl Relay {
         params: CallToolRequestParams,
         options: CallOptions,
     ) -> Result<CallToolResponse, RelayError> {
+        let sent = AtomicBool::new(false);
+        // Boxed: the attempt loop's state is large and would otherwise be
+        // inlined into every caller's future.
+        let attempts = Box::pin(self.send_call(params, options, &sent));
+        self.guarded(Some(&sent), attempts).await
+    }
+
+    /// `call_tool`'s attempts; `sent` is true while the request may be in
+    /// Coder's hands.
+    async fn send_call(
+        &self,
+        params: CallToolRequestParams,
+        options: CallOptions,
+        sent: &AtomicBool,
+    ) -> Result<CallToolResponse, RelayError> {
         let deadline = Instant::now() + self.inner.options.retry_window;
         let mut backoff = Backoff::new(self.inner.options.backoff_cap);
         loop {
@@ -274,17 +362,19 @@ impl Relay {
                     e.to_string()
                 }
                 Ok(mut handle) => {
-                    let progress_token = handle.progress_token.clone();
-                    if let Some(sink) = &options.progress {
-                        self.inner
-                            .shared
-                            .route_progress(progress_token.clone(), sink.clone());
-                    }
+                    sent.store(true, Ordering::Release);
+                    let route = options.progress.as_ref().map(|sink| {
+                        upstream::ProgressRoute::new(
+                            &self.inner.shared,
+                            handle.progress_token.clone(),
+                            sink.clone(),
+                        )
+                    });
                     let outcome = tokio::select! {
                         r = &mut handle.rx => Some(r.unwrap_or(Err(ServiceError::TransportClosed))),
                         _ = options.cancel.cancelled() => None,
                     };
-                    self.inner.shared.unroute_progress(&progress_token);
+                    drop(route);
                     let Some(outcome) = outcome else {
                         // Tell Coder to stop; the agent already gave up.
                         let _ = handle.cancel(Some("cancelled by the agent".into())).await;
@@ -314,6 +404,7 @@ impl Relay {
                             // (rmcp's own retry spent) waits out the backoff too
                             // rather than failing a call Coder never saw.
                             Judged::NotSent { reason, retry_now } => {
+                                sent.store(false, Ordering::Release);
                                 if !retry_now {
                                     tracing::debug!(tool = %params.name, "re-sending after backoff: {reason}");
                                 }
@@ -336,6 +427,15 @@ impl Relay {
 
     /// Runs an idempotent request, retrying through reconnects.
     async fn idempotent<T, F, Fut>(&self, op: F) -> Result<T, RelayError>
+    where
+        F: Fn(Peer<RoleClient>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        self.guarded(None, Box::pin(self.idempotent_attempts(op)))
+            .await
+    }
+
+    async fn idempotent_attempts<T, F, Fut>(&self, op: F) -> Result<T, RelayError>
     where
         F: Fn(Peer<RoleClient>) -> Fut,
         Fut: Future<Output = Result<T, ServiceError>>,
@@ -449,10 +549,14 @@ impl Relay {
     async fn connected(&self, deadline: Instant) -> Result<Arc<Conn>, RelayError> {
         let mut slot = self.inner.conn.lock().await;
         if let Some(conn) = slot.as_ref() {
-            if !conn.is_closed() {
+            let outages = self.inner.liveness.health().outages;
+            if conn.is_closed() {
+                tracing::info!("the upstream connection closed; reconnecting");
+            } else if conn.outages != outages {
+                tracing::info!("Coder stopped responding on this connection; opening a new one");
+            } else {
                 return Ok(conn.clone());
             }
-            tracing::info!("the upstream connection closed; reconnecting");
             *slot = None;
         }
         let mut backoff = Backoff::new(self.inner.options.backoff_cap);
@@ -496,9 +600,15 @@ impl Relay {
             changed
         });
         let url = match &inner.options.endpoint {
-            Endpoint::CoderMcp => session.mcp_url(),
+            Endpoint::CoderMcp => {
+                // Only Coder is probed; a fixed endpoint (the shim's local
+                // daemon) has no buildinfo and is either up or refused.
+                inner.liveness.set_deployment(&session.access_url);
+                session.mcp_url()
+            }
             Endpoint::Fixed(url) => url.clone(),
         };
+        let outages = inner.liveness.health().outages;
         let expected =
             matches!(inner.options.endpoint, Endpoint::CoderMcp).then(|| url.to_string());
         let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone(), expected);
@@ -515,7 +625,7 @@ impl Relay {
                 tracing::info!(deployment = %session.access_url, "connected to Coder's MCP endpoint");
                 // A new connection may be a restarted server with new tools.
                 inner.shared.forget_lists();
-                Ok(Arc::new(Conn { service }))
+                Ok(Arc::new(Conn { service, outages }))
             }
             Ok(Err(ClientInitializeError::TransportError { error, .. })) => {
                 match classify_transport(error.error.as_ref()) {

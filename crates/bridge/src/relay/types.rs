@@ -167,6 +167,40 @@ pub struct RelayOptions {
     pub request_timeout: Duration,
     /// Time limit for the initialize handshake.
     pub connect_timeout: Duration,
+    /// When to suspect that Coder stopped answering, and how to check.
+    pub liveness: LivenessOptions,
+}
+
+/// The relay's check that Coder still answers while requests wait on it
+/// (see `relay/liveness.rs`). The defaults are the constants there.
+#[derive(Debug, Clone)]
+pub struct LivenessOptions {
+    /// Off: requests wait as long as their own limits allow.
+    pub enabled: bool,
+    /// A request waiting this long makes the relay probe the deployment.
+    pub suspect_after: Duration,
+    /// Time limit for one probe.
+    pub probe_timeout: Duration,
+    /// Between probes while a long request runs and Coder answers.
+    pub probe_every: Duration,
+    /// Between probes after a failed one and while Coder is down.
+    pub probe_every_down: Duration,
+    /// Failed probes in a row that declare Coder not responding.
+    pub failures_to_declare: u32,
+}
+
+impl Default for LivenessOptions {
+    fn default() -> Self {
+        use super::liveness as l;
+        Self {
+            enabled: true,
+            suspect_after: l::SUSPECT_AFTER,
+            probe_timeout: l::PROBE_TIMEOUT,
+            probe_every: l::PROBE_EVERY,
+            probe_every_down: l::PROBE_EVERY_DOWN,
+            failures_to_declare: l::FAILURES_TO_DECLARE,
+        }
+    }
 }
 
 impl Default for RelayOptions {
@@ -175,8 +209,11 @@ impl Default for RelayOptions {
             endpoint: Endpoint::CoderMcp,
             retry_window: Duration::from_secs(20),
             backoff_cap: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(60),
+            // Lists, gets and pings have no side effects and Coder answers
+            // them from memory: a short limit, then a retry.
+            request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(15),
+            liveness: LivenessOptions::default(),
         }
     }
 }

@@ -98,6 +98,27 @@ impl Shared {
     }
 }
 
+/// Routes one request's upstream progress to its agent until dropped, so a
+/// request abandoned mid-flight (the agent cancelled, Coder stopped
+/// responding) leaves no stale route behind.
+pub(crate) struct ProgressRoute<'a> {
+    shared: &'a Shared,
+    token: ProgressToken,
+}
+
+impl<'a> ProgressRoute<'a> {
+    pub fn new(shared: &'a Shared, token: ProgressToken, sink: ProgressSink) -> Self {
+        shared.route_progress(token.clone(), sink);
+        Self { shared, token }
+    }
+}
+
+impl Drop for ProgressRoute<'_> {
+    fn drop(&mut self) {
+        self.shared.unroute_progress(&self.token);
+    }
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

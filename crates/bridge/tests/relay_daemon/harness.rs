@@ -89,6 +89,14 @@ impl Harness {
         era: Era,
         credentials: impl FnOnce(&Sim) -> Arc<dyn Credentials>,
     ) -> Self {
+        Self::start_configured(era, fast_options(), credentials).await
+    }
+
+    pub async fn start_configured(
+        era: Era,
+        options: RelayOptions,
+        credentials: impl FnOnce(&Sim) -> Arc<dyn Credentials>,
+    ) -> Self {
         init_tracing();
         let config = SimConfig::default().era(era);
         let sim = bounded("sim start", Sim::start(config.clone()))
@@ -106,7 +114,7 @@ impl Harness {
                 .tokens(tokens.clone())
                 .events(events)
                 .port(0)
-                .relay_options(fast_options())
+                .relay_options(options)
                 .start(),
         )
         .await

@@ -1,0 +1,543 @@
+//! Is Coder answering at all?
+//!
+//! A paused or wedged Coder (SIGSTOP, a frozen VM, a black-holed network)
+//! accepts TCP connections — the kernel does that — and then never answers,
+//! so a relayed request would wait forever. A fixed per-call timeout is the
+//! wrong cure: Coder's workspace bash tool legitimately runs for minutes.
+//! Instead, while any relayed request has been waiting longer than
+//! [`SUSPECT_AFTER`], the relay asks the deployment a cheap, independent
+//! question on a fresh connection (`GET /api/v2/buildinfo`, which needs no
+//! token). A healthy Coder answers it at once even while it runs a long
+//! tool; two unanswered probes in a row mean Coder is not responding: every
+//! waiting request is failed with a clear error and new ones fail fast.
+//! Probing continues while it is down; the first answer marks it healthy
+//! again, and the relay reconnects on a fresh upstream connection.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use tokio::{
+    sync::{Notify, watch},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::{
+    backoff::jittered,
+    types::{LivenessOptions, RelayError},
+    upstream::lock,
+};
+
+/// How long a request may wait before the relay checks that Coder is still
+/// there. Short enough that a frozen Coder is reported within about ten
+/// seconds (this plus two probe time-outs), long enough that ordinary quick
+/// calls never cause a probe.
+pub const SUSPECT_AFTER: Duration = Duration::from_secs(4);
+/// A probe is one small unauthenticated GET that Coder answers from memory;
+/// two seconds is generous even across continents, yet keeps detection fast.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Between probes while a long call runs against a healthy Coder: often
+/// enough to notice a freeze within a few seconds, rare enough to cost
+/// nothing (one tiny request a second, only while something waits).
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Between probes after a failed one or while Coder is down (jittered
+/// ±25 %): the first answer after a resume is seen within half a second, so
+/// calls work again within a second of recovery.
+pub const PROBE_EVERY_DOWN: Duration = Duration::from_millis(375);
+/// Unanswered probes in a row before Coder is declared not responding: one
+/// lost probe (a dropped SYN, a reset pooled socket) is not an outage.
+pub const FAILURES_TO_DECLARE: u32 = 2;
+/// While Coder is down and no agent has asked for anything for this long,
+/// probing slows to [`PROBE_EVERY_IDLE`] (a laptop offline for hours should
+/// not poll four times a second). A new request probes at once anyway.
+pub const FAST_PROBING_FOR: Duration = Duration::from_secs(60);
+pub const PROBE_EVERY_IDLE: Duration = Duration::from_secs(5);
+
+/// Coder is not responding: since when, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// When the first unanswered probe of the streak was sent.
+    pub since: SystemTime,
+    /// The deployment that stopped answering (its access URL).
+    pub deployment: String,
+    /// Why the last probe failed (time-out, refused, …).
+    pub reason: String,
+}
+
+impl Outage {
+    /// "Coder at <url> is not responding (since <time>)".
+    pub fn describe(&self) -> String {
+        let since = time::OffsetDateTime::from(self.since)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| "a moment ago".into());
+        format!(
+            "Coder at {} is not responding (since {since}: {})",
+            self.deployment, self.reason
+        )
+    }
+
+    /// For a request that did not (certainly) reach Coder: nothing ran.
+    pub fn unavailable(&self) -> RelayError {
+        RelayError::Unavailable {
+            reason: self.describe(),
+        }
+    }
+
+    /// For a `tools/call` that was handed to Coder: it may have run.
+    pub fn interrupted(&self) -> RelayError {
+        RelayError::Interrupted {
+            reason: format!("Coder stopped responding: {}", self.describe()),
+        }
+    }
+}
+
+/// What the prober knows, published to every waiting request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// `Some` while Coder is declared not responding.
+    pub outage: Option<Outage>,
+    /// How many times Coder was declared not responding: a connection made
+    /// before the latest outage may be wedged and is replaced.
+    pub outages: u64,
+    /// Probes completed so far; a request that needs a fresh verdict waits
+    /// for this to move.
+    pub probes: u64,
+}
+
+/// Liveness of the one upstream deployment. Owned by the relay.
+pub(crate) struct Liveness {
+    options: LivenessOptions,
+    /// Its own client without a connection pool: every probe opens a fresh
+    /// connection, so a wedged pooled socket neither fails nor passes it.
+    http: reqwest::Client,
+    /// `<access url>/api/v2/buildinfo` once the deployment is known.
+    target: Mutex<Option<(Url, String)>>,
+    /// Start times of the requests waiting on Coder right now, by ticket.
+    waiting: Mutex<BTreeMap<u64, Instant>>,
+    tickets: AtomicU64,
+    health: watch::Sender<Health>,
+    /// Wakes the prober to look again (a request started, or one needs a
+    /// fresh verdict: then `probe_now` is set).
+    wake: Notify,
+    probe_now: AtomicBool,
+    last_demand: Mutex<Instant>,
+    started: AtomicBool,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Liveness")
+            .field("health", &*self.health.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Registers a request as waiting on Coder; removes it when dropped.
+pub(crate) struct Waiting {
+    liveness: Arc<Liveness>,
+    ticket: u64,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        lock(&self.liveness.waiting).remove(&self.ticket);
+    }
+}
+
+impl Liveness {
+    /// `stop` ends the prober (the relay shuts down or is dropped).
+    pub fn new(options: LivenessOptions, stop: CancellationToken) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .tcp_nodelay(true)
+            .timeout(options.probe_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Arc::new(Self {
+            options,
+            http,
+            target: Mutex::new(None),
+            waiting: Mutex::new(BTreeMap::new()),
+            tickets: AtomicU64::new(0),
+            health: watch::channel(Health::default()).0,
+            wake: Notify::new(),
+            probe_now: AtomicBool::new(false),
+            last_demand: Mutex::new(Instant::now()),
+            started: AtomicBool::new(false),
+            stop,
+        })
+    }
+
+    /// The deployment to probe: `GET <access url>/api/v2/buildinfo`.
+    pub fn set_deployment(&self, access_url: &Url) {
+        let mut base = access_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        if let Ok(url) = base.join("api/v2/buildinfo") {
+            *lock(&self.target) = Some((url, access_url.to_string()));
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.borrow().clone()
+    }
+
+    /// Starts the prober once; `on_change` hears every declared outage and
+    /// recovery.
+    pub fn ensure_prober(self: &Arc<Self>, on_change: impl Fn(&Health) + Send + Sync + 'static) {
+        if !self.options.enabled || self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(self.clone().run(on_change));
+    }
+
+    /// Marks a request as waiting on Coder until the guard drops.
+    pub fn track(self: &Arc<Self>) -> Waiting {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        lock(&self.waiting).insert(ticket, Instant::now());
+        self.wake.notify_one();
+        Waiting {
+            liveness: self.clone(),
+            ticket,
+        }
+    }
+
+    /// Lets a new request through unless Coder is declared not responding.
+    /// Then it asks for a probe at once and waits for its verdict (at most a
+    /// probe time-out), so a request made right after Coder resumes works
+    /// and one made while it is still down fails within seconds.
+    pub async fn admit(&self) -> Result<(), Outage> {
+        let mut rx = self.health.subscribe();
+        let seen = {
+            let health = rx.borrow_and_update();
+            if health.outage.is_none() {
+                return Ok(());
+            }
+            health.probes
+        };
+        *lock(&self.last_demand) = Instant::now();
+        self.probe_now.store(true, Ordering::Release);
+        self.wake.notify_one();
+        let verdict = tokio::time::timeout(
+            self.options.probe_timeout + Duration::from_millis(500),
+            rx.wait_for(|h| h.outage.is_none() || h.probes > seen),
+        )
+        .await;
+        let outage = match verdict {
+            Ok(Ok(health)) => health.outage.clone(),
+            _ => self.health.borrow().outage.clone(),
+        };
+        match outage {
+            None => Ok(()),
+            Some(outage) => Err(outage),
+        }
+    }
+
+    /// Resolves when Coder is declared not responding (never, when liveness
+    /// checks are off).
+    pub async fn went_down(&self) -> Outage {
+        if !self.options.enabled {
+            return std::future::pending().await;
+        }
+        let mut rx = self.health.subscribe();
+        let outage = rx
+            .wait_for(|h| h.outage.is_some())
+            .await
+            .ok()
+            .and_then(|health| health.outage.clone());
+        match outage {
+            Some(outage) => outage,
+            // The relay is gone; nothing will ever be declared.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// When the next probe is due, or `None` when nothing calls for one.
+    fn next_probe(&self, failures: u32, last: Option<Instant>) -> Option<Instant> {
+        lock(&self.target).as_ref()?;
+        let now = Instant::now();
+        let after = |interval: Duration| last.map_or(now, |l| l + jittered(interval));
+        if self.health.borrow().outage.is_some() {
+            let idle = lock(&self.last_demand).elapsed() > FAST_PROBING_FOR;
+            return Some(after(if idle {
+                PROBE_EVERY_IDLE
+            } else {
+                self.options.probe_every_down
+            }));
+        }
+        let oldest = lock(&self.waiting).values().min().copied()?;
+        if failures > 0 {
+            return Some(after(self.options.probe_every_down));
+        }
+        Some((oldest + self.options.suspect_after).max(after(self.options.probe_every)))
+    }
+
+    async fn run(self: Arc<Self>, on_change: impl Fn(&Health) + Send + Sync + 'static) {
+        let mut failures = 0u32;
+        let mut first_failure: Option<SystemTime> = None;
+        let mut last: Option<Instant> = None;
+        loop {
+            let due = self.next_probe(failures, last);
+            if due.is_none() {
+                // Nothing waits any more: a half-seen suspicion is moot.
+                failures = 0;
+                first_failure = None;
+            }
+            let sleep = async {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = self.wake.notified() => {
+                    if !self.probe_now.swap(false, Ordering::AcqRel) {
+                        continue; // look again at what is waiting
+                    }
+                }
+                () = sleep => {}
+            }
+            let Some((url, deployment)) = lock(&self.target).clone() else {
+                continue;
+            };
+            let started = SystemTime::now();
+            last = Some(Instant::now());
+            let result = self.probe(&url).await;
+            let mut changed = false;
+            self.health.send_modify(|h| {
+                h.probes += 1;
+                match &result {
+                    Ok(()) => {
+                        failures = 0;
+                        first_failure = None;
+                        if h.outage.take().is_some() {
+                            tracing::info!(%deployment, "Coder answers again");
+                            changed = true;
+                        }
+                    }
+                    Err(reason) => {
+                        failures += 1;
+                        let since = *first_failure.get_or_insert(started);
+                        if let Some(outage) = &mut h.outage {
+                            outage.reason.clone_from(reason);
+                        } else if failures >= self.options.failures_to_declare {
+                            tracing::warn!(%deployment, "Coder is not responding: {reason}");
+                            h.outage = Some(Outage {
+                                since,
+                                deployment: deployment.clone(),
+                                reason: reason.clone(),
+                            });
+                            h.outages += 1;
+                            changed = true;
+                        } else {
+                            tracing::debug!(%deployment, "a liveness probe failed: {reason}");
+                        }
+                    }
+                }
+            });
+            if changed {
+                on_change(&self.health.borrow());
+            }
+        }
+    }
+
+    /// One probe: any HTTP answer means Coder's server is alive, except the
+    /// gateway errors a proxy in front of a dead Coder sends.
+    async fn probe(&self, url: &Url) -> Result<(), String> {
+        match self.http.get(url.clone()).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                if matches!(status, 502..=504) {
+                    Err(format!("it answered {status}"))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) if e.is_timeout() => Err(format!(
+                "no answer within {} s",
+                self.options.probe_timeout.as_secs_f32()
+            )),
+            Err(e) if e.is_connect() => Err("connection refused or unreachable".into()),
+            Err(e) => Err(format!("the probe failed: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use axum::{Router, routing::get};
+
+    fn quick() -> LivenessOptions {
+        LivenessOptions {
+            enabled: true,
+            suspect_after: Duration::from_millis(200),
+            probe_timeout: Duration::from_millis(300),
+            probe_every: Duration::from_millis(100),
+            probe_every_down: Duration::from_millis(50),
+            failures_to_declare: 2,
+        }
+    }
+
+    /// A listening socket nobody accepts on: the kernel completes every
+    /// handshake into the backlog and nothing ever answers — what a client
+    /// sees of a SIGSTOPped server.
+    fn frozen() -> std::net::TcpListener {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind")
+    }
+
+    /// Starts answering on `listener` (the server resumes): connections
+    /// already waiting in the backlog are served too.
+    fn resume(listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let app = Router::new().route("/api/v2/buildinfo", get(|| async { "{}" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+
+    fn watch(listener: &std::net::TcpListener) -> (Arc<Liveness>, Arc<Mutex<Vec<bool>>>) {
+        let liveness = Liveness::new(quick(), CancellationToken::new());
+        let addr = listener.local_addr().expect("addr");
+        liveness.set_deployment(&Url::parse(&format!("http://{addr}")).expect("url"));
+        let changes: Arc<Mutex<Vec<bool>>> = Arc::default();
+        let seen = changes.clone();
+        liveness.ensure_prober(move |h| lock(&seen).push(h.outage.is_some()));
+        (liveness, changes)
+    }
+
+    async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), fut)
+            .await
+            .expect("bounded")
+    }
+
+    #[tokio::test]
+    async fn a_frozen_deployment_is_declared_and_its_resume_seen_at_once() {
+        let listener = frozen();
+        let (liveness, changes) = watch(&listener);
+        let started = Instant::now();
+        let waiting = liveness.track();
+        let outage = bounded(liveness.went_down()).await;
+        let declared = started.elapsed();
+        // Not before the request waited, and only after two unanswered probes.
+        assert!(
+            declared >= Duration::from_millis(200 + 300 + 300),
+            "{declared:?}"
+        );
+        assert!(declared < Duration::from_secs(3), "{declared:?}");
+        let text = outage.describe();
+        assert!(text.contains("is not responding (since "), "{text}");
+        assert!(text.contains("no answer within"), "{text}");
+        assert!(text.contains(&listener.local_addr().expect("addr").to_string()));
+        assert!(
+            outage
+                .interrupted()
+                .to_string()
+                .contains("may or may not have run")
+        );
+
+        // A new request is refused within a probe time-out, not held.
+        let asked = Instant::now();
+        assert!(bounded(liveness.admit()).await.is_err());
+        assert!(
+            asked.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            asked.elapsed()
+        );
+
+        resume(listener);
+        let resumed = Instant::now();
+        bounded(liveness.admit())
+            .await
+            .expect("admitted after the resume");
+        assert!(
+            resumed.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            resumed.elapsed()
+        );
+        let health = liveness.health();
+        assert_eq!(health.outage, None);
+        assert_eq!(health.outages, 1);
+        assert_eq!(*lock(&changes), vec![true, false]);
+        drop(waiting);
+    }
+
+    #[tokio::test]
+    async fn a_long_request_to_a_live_deployment_is_not_failed() {
+        let listener = frozen();
+        let addr = listener.local_addr().expect("addr");
+        resume(listener);
+        let liveness = Liveness::new(quick(), CancellationToken::new());
+        liveness.set_deployment(&Url::parse(&format!("http://{addr}/")).expect("url"));
+        liveness.ensure_prober(|_| {});
+        let _waiting = liveness.track();
+        let down = tokio::time::timeout(Duration::from_millis(1500), liveness.went_down()).await;
+        assert!(down.is_err(), "declared down: {down:?}");
+        let health = liveness.health();
+        assert!(health.probes >= 3, "it was checked: {health:?}");
+        assert_eq!(health.outages, 0);
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_an_outage_and_nothing_is_probed_when_idle() {
+        let port = frozen().local_addr().expect("addr").port();
+        let liveness = Liveness::new(quick(), CancellationToken::new());
+        liveness.set_deployment(&Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url"));
+        liveness.ensure_prober(|_| {});
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            liveness.health().probes,
+            0,
+            "nothing waited, nothing probed"
+        );
+
+        let waiting = liveness.track();
+        let outage = bounded(liveness.went_down()).await;
+        assert!(outage.reason.contains("refused"), "{outage:?}");
+        drop(waiting);
+        // Refused answers at once, so a new request fails fast.
+        let asked = Instant::now();
+        let refused = bounded(liveness.admit()).await.expect_err("still down");
+        assert!(
+            asked.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(
+            refused.unavailable().to_string().contains("not responding"),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn switched_off_it_never_declares_anything() {
+        let listener = frozen();
+        let liveness = Liveness::new(
+            LivenessOptions {
+                enabled: false,
+                ..quick()
+            },
+            CancellationToken::new(),
+        );
+        let addr = listener.local_addr().expect("addr");
+        liveness.set_deployment(&Url::parse(&format!("http://{addr}/")).expect("url"));
+        liveness.ensure_prober(|_| {});
+        let _waiting = liveness.track();
+        let down = tokio::time::timeout(Duration::from_millis(1200), liveness.went_down()).await;
+        assert!(down.is_err());
+        assert_eq!(liveness.health().probes, 0);
+    }
+}
