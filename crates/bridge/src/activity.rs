@@ -69,13 +69,13 @@ impl ActivityStore {
     /// Opens (creating when needed) the database at `path` and starts its writer thread.
     pub fn open(path: impl Into<PathBuf>, config: ActivityConfig) -> Result<Self, ActivityError> {
         let path = path.into();
-        let conn = match schema::open_writer(&path, config.busy_timeout) {
+        let conn = match schema::open_writer(&path, config.busy_timeout, config.max_size_mb) {
             Err(e) if schema::is_unreadable(&e) => {
                 // A damaged log must not keep the daemon from starting: set
                 // it aside (for a bug report) and begin a new one.
                 let aside = schema::set_aside(&path)?;
                 tracing::warn!(error = %e, kept = %aside.display(), "the activity database was damaged; starting a new one");
-                schema::open_writer(&path, config.busy_timeout)?
+                schema::open_writer(&path, config.busy_timeout, config.max_size_mb)?
             }
             other => other?,
         };
@@ -87,6 +87,7 @@ impl ActivityStore {
         let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_capacity.max(1));
         let writer = Writer {
             conn,
+            path: path.clone(),
             config,
             health: health.clone(),
             failing: false,

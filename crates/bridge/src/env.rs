@@ -21,3 +21,7 @@ pub const CONSENT_TIMEOUT: &str = "CODER_BRIDGE_CONSENT_TIMEOUT";
 /// Searched for agents' executables (`cursor`, `code`, `windsurf`, `claude`, `zed`)
 /// to tell whether an agent is installed (`coder-bridge agents`, `configure --all`).
 pub const PATH: &str = "PATH";
+/// Caps the activity database at this many MiB (default: no cap beyond the
+/// row and age limits). Past the cap writes fail as on a full disk: calls
+/// still go through and rows are held for a retry until retention frees room.
+pub const ACTIVITY_MAX_MB: &str = "CODER_BRIDGE_ACTIVITY_MAX_MB";

@@ -41,7 +41,11 @@ CREATE INDEX IF NOT EXISTS calls_outcome ON calls (outcome);
 
 /// Opens (creating when needed) the database at `path` for the writer:
 /// creates the directory and the table, switches to WAL.
-pub fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, ActivityError> {
+pub fn open_writer(
+    path: &Path,
+    busy_timeout: Duration,
+    max_size_mb: Option<u64>,
+) -> Result<Connection, ActivityError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| ActivityError::Io {
             path: dir.to_owned(),
@@ -70,6 +74,15 @@ pub fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, Ac
             found: version,
             supported: SCHEMA_VERSION,
         });
+    }
+    if let Some(mb) = max_size_mb {
+        let page_size: i64 = conn
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .map_err(open_err)?;
+        let bytes = i64::try_from(mb.saturating_mul(1 << 20)).unwrap_or(i64::MAX);
+        let pages = (bytes / page_size.max(512)).max(1);
+        conn.pragma_update(None, "max_page_count", pages)
+            .map_err(open_err)?;
     }
     conn.execute_batch(CREATE).map_err(open_err)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -27,6 +27,10 @@ pub struct ActivityConfig {
     pub prune_interval: Duration,
     /// How long a statement waits for a lock held by another connection.
     pub busy_timeout: Duration,
+    /// Cap on the database's size in MiB (SQLite's `max_page_count`); past
+    /// it writes fail with "database or disk is full", as on a full disk.
+    /// Default: [`crate::env::ACTIVITY_MAX_MB`], else no cap.
+    pub max_size_mb: Option<u64>,
 }
 
 impl Default for ActivityConfig {
@@ -41,6 +45,10 @@ impl Default for ActivityConfig {
             max_age: Some(Duration::from_secs(30 * 24 * 3600)),
             prune_interval: Duration::from_secs(300),
             busy_timeout: Duration::from_secs(2),
+            max_size_mb: std::env::var(crate::env::ACTIVITY_MAX_MB)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|mb| *mb > 0),
         }
     }
 }
@@ -93,7 +101,12 @@ pub struct ActivityHealth {
     pub retrying: usize,
     pub failed_writes: u64,
     pub pruned: u64,
+    /// Why writes fail, in words: the cause, the file and what to do.
     pub last_error: Option<String>,
+    /// The same as a stable code: `disk_full`, `locked`, `read_only`, `io`
+    /// or `other`; `None` while writes succeed.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 /// One recorded call.

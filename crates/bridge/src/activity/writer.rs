@@ -5,6 +5,7 @@
 //! A failed write keeps its rows for a retry (up to a bound, then the oldest
 //! are dropped and counted) and is logged once until writes succeed again.
 
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -74,6 +75,8 @@ pub fn to_ms(t: SystemTime) -> i64 {
 
 pub struct Writer {
     pub conn: Connection,
+    /// The database file, named in failure messages.
+    pub path: PathBuf,
     pub config: ActivityConfig,
     pub health: Arc<Mutex<ActivityHealth>>,
     pub failing: bool,
@@ -145,39 +148,77 @@ impl Writer {
         }
         match insert(&mut self.conn, batch) {
             Ok(()) => {
+                if self.failing {
+                    tracing::info!(
+                        path = %self.path.display(),
+                        rows = batch.len(),
+                        "the activity store writes again; the held-back rows are recorded"
+                    );
+                }
                 self.failing = false;
                 let n = batch.len() as u64;
                 batch.clear();
                 self.update(|h| {
-                    if !h.ok {
-                        tracing::info!("activity store writes again");
-                    }
                     h.ok = true;
                     h.written += n;
                     h.retrying = 0;
                     h.last_error = None;
+                    h.cause = None;
                 });
             }
             Err(e) => {
+                let full = is_full(&e);
+                let first = !self.failing;
                 self.failing = true;
+                if full {
+                    self.reclaim_wal(first);
+                }
                 let overflow = batch.len().saturating_sub(self.config.max_retry_rows);
                 batch.drain(..overflow);
                 let retrying = batch.len();
+                let (cause, reason) = failure(&e, &self.path);
+                // Log the first failure of a run only: a full disk would
+                // otherwise log once per retry for as long as it lasts.
+                if first {
+                    tracing::warn!(
+                        error = %e,
+                        path = %self.path.display(),
+                        rows = retrying,
+                        "{reason}; calls still go through and new rows are kept for a retry (up to {})",
+                        self.config.max_retry_rows
+                    );
+                } else {
+                    tracing::debug!(error = %e, rows = retrying, "activity store still cannot write");
+                }
                 self.update(|h| {
-                    // Log the first failure of a run only: a full disk would
-                    // otherwise log ten times a second.
-                    if h.ok {
-                        tracing::warn!(error = %e, "activity store cannot write; calls still go through, rows are kept for a retry");
-                    } else {
-                        tracing::debug!(error = %e, "activity store still cannot write");
-                    }
                     h.ok = false;
                     h.dropped += overflow as u64;
                     h.retrying = retrying;
-                    h.last_error = Some(e.to_string());
+                    h.last_error = Some(reason);
+                    h.cause = Some(cause.to_owned());
                     h.failed_writes += 1;
                 });
             }
+        }
+    }
+
+    /// On a full disk, folds the write-ahead log into the database and
+    /// truncates it: the log only shrinks at a checkpoint, which SQLite
+    /// starts after a commit, so a disk that filled up while the log grew
+    /// would otherwise never get that space back. Best effort: with no room
+    /// at all the checkpoint fails too, and the timer tries again.
+    fn reclaim_wal(&self, first: bool) {
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            });
+        match result {
+            Ok((0, frames)) if first => {
+                tracing::debug!(frames, "checkpointed the activity log to free disk space");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot checkpoint the activity log"),
         }
     }
 
@@ -198,6 +239,50 @@ impl Writer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut health);
+    }
+}
+
+/// Whether SQLite failed for lack of space (a full disk or a size cap).
+fn is_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// Why a write failed: a stable cause the UI can branch on (`disk_full`,
+/// `locked`, `read_only`, `io`, `other`) and what the user reads in the
+/// log, `status` and the UI: the cause in words, the file, what to do.
+fn failure(e: &rusqlite::Error, path: &std::path::Path) -> (&'static str, String) {
+    use rusqlite::ErrorCode as C;
+    let path = path.display();
+    match e.sqlite_error_code() {
+        Some(C::DiskFull) => (
+            "disk_full",
+            format!(
+                "the activity database {path} or the disk holding it is full ({e}): free some space (or raise {}) and recording resumes",
+                crate::env::ACTIVITY_MAX_MB
+            ),
+        ),
+        Some(C::DatabaseBusy | C::DatabaseLocked) => (
+            "locked",
+            format!(
+                "another program holds the activity database {path} locked ({e}): recording resumes once it lets go"
+            ),
+        ),
+        Some(C::ReadOnly | C::PermissionDenied | C::CannotOpen) => (
+            "read_only",
+            format!(
+                "the activity database {path} cannot be written ({e}): check the permissions of the file and its folder"
+            ),
+        ),
+        Some(C::SystemIoFailure) => (
+            "io",
+            format!(
+                "the disk failed while writing the activity database {path} ({e}): check the disk; writes are retried"
+            ),
+        ),
+        _ => (
+            "other",
+            format!("the activity database {path} cannot be written: {e}"),
+        ),
     }
 }
 
