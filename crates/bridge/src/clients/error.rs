@@ -22,12 +22,13 @@ pub enum ClientError {
     NotAnObject { path: PathBuf, key: String },
     #[error("{path} is read-only; make it writable (chmod u+w) or configure the agent by hand")]
     ReadOnly { path: PathBuf },
-    #[error("cannot {action} {path}: {source}")]
+    // The OS error is part of the message rather than a `source`, so a
+    // chain printer (anyhow's `{:#}`) does not repeat it.
+    #[error("cannot {action} {path}: {error}{}", advice(error))]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error(transparent)]
     Tokens(#[from] ClientTokenError),
@@ -51,10 +52,28 @@ impl ClientError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io {
+        move |error| Self::Io {
             action,
             path,
-            source,
+            error,
         }
+    }
+}
+
+/// What to do about the failures a user can fix; every file operation
+/// fails before the config is replaced (the write is atomic), so each also
+/// says that nothing was changed.
+fn advice(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::ReadOnlyFilesystem => {
+            ". The folder is on a read-only file system; nothing was changed. Make it writable, or add the entry by hand (`coder-bridge configure <agent> --dry-run` prints it)"
+        }
+        io::ErrorKind::PermissionDenied => {
+            ". Permission denied; nothing was changed. Make the folder writable for this user, or add the entry by hand (`coder-bridge configure <agent> --dry-run` prints it)"
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            ". The disk is full; nothing was changed. Free some space and try again"
+        }
+        _ => "",
     }
 }

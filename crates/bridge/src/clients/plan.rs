@@ -133,6 +133,24 @@ pub struct Applied {
 /// Makes the change a plan previewed.
 pub fn apply(plan: &Plan) -> Result<Applied, ClientError> {
     let agent = plan.agent;
+    let had_token = plan.ctx.tokens.get(agent.id).is_some();
+    let result = apply_inner(plan);
+    if result.is_err()
+        && !had_token
+        && plan.op == Op::Upsert
+        && plan.ctx.tokens.get(agent.id).is_some()
+    {
+        // The token was made for an entry that was never written: take it
+        // back, so a failed configure leaves nothing behind.
+        if let Err(e) = plan.ctx.tokens.revoke(agent.id) {
+            tracing::warn!(agent = agent.id, error = %e, "cannot take back the client token of a failed configure");
+        }
+    }
+    result
+}
+
+fn apply_inner(plan: &Plan) -> Result<Applied, ClientError> {
+    let agent = plan.agent;
     let ctx = &plan.ctx;
     let token = match plan.op {
         // Every agent gets a token, stdio ones too: the shim presents it.
