@@ -19,7 +19,7 @@
 //! request; session-era re-initialisation after a 404 is done inside rmcp.
 //!
 //! A Coder that accepts connections but never answers (paused, wedged) is
-//! caught by [`liveness`]: every request runs under [`Relay::guarded`],
+//! caught by `liveness`: every request runs under `Relay::guarded`,
 //! which fails it clearly once probes show Coder is not responding, and
 //! refuses new ones fast until Coder answers again.
 
@@ -43,7 +43,7 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
         GetPromptRequestParams, GetPromptResponse, ListPromptsResult, ListToolsResult, PingRequest,
-        ServerResult, Tool,
+        ServerResult,
     },
     service::{ClientInitializeError, Peer, PeerRequestOptions, RunningService},
     transport::{
@@ -261,15 +261,47 @@ impl Relay {
         Ok(result)
     }
 
-    /// The upstream's description of `name`, when the tool list is known or
-    /// can be fetched quickly. Bounded, because a call should not wait a
-    /// whole retry window for metadata before its own attempt.
-    pub async fn tool(&self, name: &str) -> Option<Tool> {
-        let tools = tokio::time::timeout(TOOL_INFO_TIMEOUT, self.list_tools())
-            .await
-            .ok()?
-            .ok()?;
-        tools.tools.iter().find(|t| t.name == name).cloned()
+    /// What the upstream's tool list says about `name`: a shared handle to
+    /// its description (no copy per call), "not listed", or "list
+    /// unavailable" when it cannot be fetched quickly. Bounded, because a
+    /// call should not wait a whole retry window for metadata before its own
+    /// attempt.
+    pub async fn tool(&self, name: &str) -> crate::gate::ToolLookup {
+        use crate::gate::{ToolLookup, ToolRef};
+        let cached = lock(&self.inner.shared.tools).clone();
+        let from_cache = cached.is_some();
+        let list = match cached {
+            Some(list) => list,
+            None => match tokio::time::timeout(TOOL_INFO_TIMEOUT, self.list_tools()).await {
+                Ok(Ok(list)) => list,
+                _ => return ToolLookup::ListUnavailable,
+            },
+        };
+        if let Some(tool) = ToolRef::find(list, name) {
+            return ToolLookup::Known(tool);
+        }
+        if !from_cache {
+            return ToolLookup::NotListed;
+        }
+        // A stateless upstream cannot announce a new tool, so a cached list
+        // may predate it: ask once more before calling the tool unknown.
+        let generation = self.inner.shared.tools_generation.load(Ordering::Acquire);
+        let fresh = tokio::time::timeout(
+            TOOL_INFO_TIMEOUT,
+            self.idempotent(|peer| async move { peer.list_all_tools().await }),
+        )
+        .await;
+        let Ok(Ok(tools)) = fresh else {
+            return ToolLookup::ListUnavailable;
+        };
+        let list = Arc::new(ListToolsResult::with_all_items(tools));
+        if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
+            *lock(&self.inner.shared.tools) = Some(list.clone());
+        }
+        match ToolRef::find(list, name) {
+            Some(tool) => ToolLookup::Known(tool),
+            None => ToolLookup::NotListed,
+        }
     }
 
     pub async fn list_prompts(&self) -> Result<Arc<ListPromptsResult>, RelayError> {

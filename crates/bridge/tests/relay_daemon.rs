@@ -7,6 +7,8 @@ mod fake_upstream;
 mod faults;
 #[path = "relay_daemon/harness.rs"]
 mod harness;
+#[path = "relay_daemon/liveness.rs"]
+mod liveness;
 #[path = "relay_daemon/measure.rs"]
 mod measure;
 #[path = "relay_daemon/security.rs"]

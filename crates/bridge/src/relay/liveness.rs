@@ -185,7 +185,14 @@ impl Liveness {
             base.set_path(&format!("{}/", base.path()));
         }
         if let Ok(url) = base.join("api/v2/buildinfo") {
-            *lock(&self.target) = Some((url, access_url.to_string()));
+            let target = Some((url, access_url.to_string()));
+            let mut current = lock(&self.target);
+            if *current != target {
+                *current = target;
+                drop(current);
+                // Requests may already be waiting for this deployment.
+                self.wake.notify_one();
+            }
         }
     }
 
@@ -315,41 +322,46 @@ impl Liveness {
             let started = SystemTime::now();
             last = Some(Instant::now());
             let result = self.probe(&url).await;
+            // Only this task writes the health, so a copy edited and then
+            // published loses nothing. `on_change` hears a change before the
+            // waiting requests do: the relay's status already says "not
+            // responding" when they fail, and "reconnecting" before a
+            // request admitted after a recovery can report "connected".
+            let mut next = self.health.borrow().clone();
+            next.probes += 1;
             let mut changed = false;
-            self.health.send_modify(|h| {
-                h.probes += 1;
-                match &result {
-                    Ok(()) => {
-                        failures = 0;
-                        first_failure = None;
-                        if h.outage.take().is_some() {
-                            tracing::info!(%deployment, "Coder answers again");
-                            changed = true;
-                        }
-                    }
-                    Err(reason) => {
-                        failures += 1;
-                        let since = *first_failure.get_or_insert(started);
-                        if let Some(outage) = &mut h.outage {
-                            outage.reason.clone_from(reason);
-                        } else if failures >= self.options.failures_to_declare {
-                            tracing::warn!(%deployment, "Coder is not responding: {reason}");
-                            h.outage = Some(Outage {
-                                since,
-                                deployment: deployment.clone(),
-                                reason: reason.clone(),
-                            });
-                            h.outages += 1;
-                            changed = true;
-                        } else {
-                            tracing::debug!(%deployment, "a liveness probe failed: {reason}");
-                        }
+            match result {
+                Ok(()) => {
+                    failures = 0;
+                    first_failure = None;
+                    if next.outage.take().is_some() {
+                        tracing::info!(%deployment, "Coder answers again");
+                        changed = true;
                     }
                 }
-            });
-            if changed {
-                on_change(&self.health.borrow());
+                Err(reason) => {
+                    failures += 1;
+                    let since = *first_failure.get_or_insert(started);
+                    if let Some(outage) = &mut next.outage {
+                        outage.reason = reason;
+                    } else if failures >= self.options.failures_to_declare {
+                        tracing::warn!(%deployment, "Coder is not responding: {reason}");
+                        next.outage = Some(Outage {
+                            since,
+                            deployment,
+                            reason,
+                        });
+                        next.outages += 1;
+                        changed = true;
+                    } else {
+                        tracing::debug!(%deployment, "a liveness probe failed: {reason}");
+                    }
+                }
             }
+            if changed {
+                on_change(&next);
+            }
+            self.health.send_replace(next);
         }
     }
 
