@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod control;
+mod hint;
 mod logging;
 
 #[derive(Debug, Parser)]
@@ -90,6 +91,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("coder-bridge: {err:#}");
+            if let Some(hint) = hint::for_error(&err) {
+                eprintln!("{hint}");
+            }
             ExitCode::FAILURE
         }
     }
