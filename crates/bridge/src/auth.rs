@@ -22,7 +22,7 @@ mod signin;
 mod state;
 mod store;
 
-pub use browser::open_browser;
+pub use browser::{browser_unavailable, open_browser};
 pub use discovery::{
     AuthorizationServerMetadata, DiscoveredVia, Discovery, ProtectedResourceMetadata, discover,
     discover_from_challenge, discover_well_known,
@@ -31,11 +31,38 @@ pub use manager::{AuthManager, AuthStatus};
 pub use registration::{RegistrationSource, StoredRegistration};
 pub use session::LogoutReport;
 pub use signin::{PreRegisteredClient, SignIn, SignInOptions};
-pub use state::{Account, SessionKind, User};
+pub use state::{Account, LastSignIn, SessionKind, User};
 pub use store::{SecretBackend, StoreChoice};
 
 /// How long the browser round trip may take before `login` gives up.
 pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How long an agent's request waits for a sign-in the daemon started on its
+/// own (the user signed out, or the session ended) before it gets the
+/// "sign in" error. The browser page stays valid for [`DEFAULT_SIGN_IN_TIMEOUT`].
+pub const AUTO_SIGN_IN_WAIT: Duration = Duration::from_secs(2 * 60);
+
+/// At most one browser sign-in is started on the agents' behalf per this
+/// period, so a user who closed the page is not sent to it again and again.
+/// Sign-ins the user asks for (tray, UI, `coder-bridge login`) are not limited.
+pub const AUTO_SIGN_IN_COOLDOWN: Duration = Duration::from_secs(10 * 60);
+
+tokio::task_local! {
+    static AUTO_SIGN_IN: bool;
+}
+
+/// Runs `work` so that a missing session inside it never starts a browser
+/// sign-in on its own (see [`auto_sign_in_allowed`]): for the bridge's own
+/// background work, such as connecting ahead at start, as opposed to an
+/// agent's request that is waiting for Coder.
+pub async fn without_auto_sign_in<F: Future>(work: F) -> F::Output {
+    AUTO_SIGN_IN.scope(false, work).await
+}
+
+/// False inside [`without_auto_sign_in`]; true everywhere else.
+pub fn auto_sign_in_allowed() -> bool {
+    AUTO_SIGN_IN.try_with(|allowed| *allowed).unwrap_or(true)
+}
 
 /// Path of Coder's remote MCP endpoint, relative to the deployment's access URL.
 pub const MCP_PATH: &str = "api/experimental/mcp/http";

@@ -25,3 +25,8 @@ pub const PATH: &str = "PATH";
 /// row and age limits). Past the cap writes fail as on a full disk: calls
 /// still go through and rows are held for a retry until retention frees room.
 pub const ACTIVITY_MAX_MB: &str = "CODER_BRIDGE_ACTIVITY_MAX_MB";
+/// X11 display; with [`WAYLAND_DISPLAY`] it tells whether a browser can be
+/// opened for an automatic sign-in on Linux (see `auth::browser_unavailable`).
+pub const DISPLAY: &str = "DISPLAY";
+/// Wayland display; see [`DISPLAY`].
+pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";

@@ -131,6 +131,16 @@ impl Relay {
             .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        Self::with_http_client(credentials, options, http)
+    }
+
+    /// [`Relay::new`] over a given HTTP client: the stdio shim passes one
+    /// without TLS roots, since it only talks to the daemon on loopback.
+    pub fn with_http_client(
+        credentials: Arc<dyn Credentials>,
+        options: RelayOptions,
+        http: reqwest::Client,
+    ) -> Self {
         let cancel = CancellationToken::new();
         let prober = cancel.child_token();
         let liveness = Liveness::new(options.liveness.clone(), prober.clone());

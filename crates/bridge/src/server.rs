@@ -238,7 +238,8 @@ impl DaemonBuilder {
         let warm_cancel = cancel.clone();
         tasks.spawn(async move {
             tokio::select! {
-                r = warm.warm_up() => if let Err(e) = r {
+                // Connecting ahead is not an agent asking: never a browser sign-in.
+                r = crate::auth::without_auto_sign_in(warm.warm_up()) => if let Err(e) = r {
                     tracing::warn!("not connected to Coder yet: {e}");
                 },
                 _ = warm_cancel.cancelled() => {}

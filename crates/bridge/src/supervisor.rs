@@ -13,6 +13,7 @@
 //! Every task hangs off one cancellation token and is tracked, so
 //! [`BridgeHandle::shutdown`] stops them all and flushes the activity writer.
 
+mod auto_signin;
 mod credentials;
 mod error;
 mod hub;
@@ -30,6 +31,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use auto_signin::{AutoSignInOptions, SignInOpener, SystemBrowser};
 pub use credentials::CredentialsOverride;
 pub use error::{BridgeError, ErrorKind};
 pub use hub::BridgeEvent;
@@ -76,6 +78,8 @@ pub struct BridgeOptions {
     pub consent_timeout: Duration,
     pub activity: ActivityConfig,
     pub relay: RelayOptions,
+    /// Signing in again on the agents' behalf when the session is gone.
+    pub auto_sign_in: AutoSignInOptions,
 }
 
 impl std::fmt::Debug for BridgeOptions {
@@ -106,6 +110,7 @@ impl BridgeOptions {
             consent_timeout: ConsentQueue::timeout_from_env(),
             activity: ActivityConfig::default(),
             relay: RelayOptions::default(),
+            auto_sign_in: AutoSignInOptions::default(),
         }
     }
 
@@ -140,7 +145,11 @@ impl Bridge {
         )
         .map_err(|e| start("the activity database", &e))?;
         let (access, control_token) = Access::generate();
-        let credentials = ActiveCredentials::new(auth.clone(), options.credentials.clone());
+        let credentials = ActiveCredentials::new(
+            auth.clone(),
+            options.credentials.clone(),
+            auto_signin::AutoSignIn::new(options.auto_sign_in.clone()),
+        );
         let events = crate::events::channel();
         let hub = broadcast::channel(hub::HUB_CAPACITY).0;
         let cancel = CancellationToken::new();
@@ -206,6 +215,7 @@ impl Bridge {
                 daemon_file,
             }),
         };
+        handle.core.credentials.auto.attach(&handle.core);
         let _ = slot.set(handle.clone());
         handle.core.tasks.spawn(ops::watch_relay(handle.clone()));
         tracing::info!(url = %handle.ui_url(), "control API and UI ready");

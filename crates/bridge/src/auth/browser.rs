@@ -34,6 +34,30 @@ pub fn open_browser(url: &Url) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// Why no browser can be opened here, if so: on Linux and the BSDs, no
+/// graphical session (`DISPLAY` and `WAYLAND_DISPLAY` unset) and no
+/// `$BROWSER`. Then `xdg-open` would start a text browser on nobody's
+/// terminal or fail, so the bridge only tells the user how to sign in.
+pub fn browser_unavailable() -> Option<String> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    graphical_session_missing(
+        set(crate::env::BROWSER),
+        set(crate::env::DISPLAY) || set(crate::env::WAYLAND_DISPLAY),
+    )
+}
+
+fn graphical_session_missing(browser_set: bool, display_set: bool) -> Option<String> {
+    let needs_display = cfg!(unix) && !cfg!(target_os = "macos");
+    (needs_display && !browser_set && !display_set).then(|| {
+        format!(
+            "there is no graphical session ({} and {} are unset) and {} is not set",
+            crate::env::DISPLAY,
+            crate::env::WAYLAND_DISPLAY,
+            crate::env::BROWSER
+        )
+    })
+}
+
 fn browser_command(value: &str, url: &str) -> Result<(String, Vec<String>), AuthError> {
     // A path to an executable (possibly with spaces) is run as is.
     if std::path::Path::new(value).is_file() {
@@ -79,6 +103,20 @@ fn platform_opener(url: &str) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_display_and_no_browser_means_no_browser() {
+        let linux_like = cfg!(unix) && !cfg!(target_os = "macos");
+        assert_eq!(
+            graphical_session_missing(false, false).is_some(),
+            linux_like
+        );
+        assert!(
+            graphical_session_missing(true, false).is_none(),
+            "$BROWSER wins"
+        );
+        assert!(graphical_session_missing(false, true).is_none());
+    }
 
     #[test]
     fn browser_variable_forms() {

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::state::{StateDir, keys};
 use super::store::{SecretBackend, SecretStore, StoreChoice, blocking};
-use super::{Account, AuthError, Credentials, SessionKind, UpstreamSession, User};
+use super::{Account, AuthError, Credentials, LastSignIn, SessionKind, UpstreamSession, User};
 use crate::secret::Secret;
 
 /// The user's Coder session, backed by `<config dir>`. Cheap to clone.
@@ -81,6 +81,9 @@ pub struct AuthStatus {
     pub secret_store: Option<SecretBackend>,
     /// Human wording of `secret_store`.
     pub secret_store_description: Option<String>,
+    /// Signed out, the deployment last signed in to (it is where agents'
+    /// requests will ask the user to sign in again).
+    pub last_deployment: Option<Url>,
     /// Problem reading the stored state, if any.
     pub error: Option<String>,
 }
@@ -155,6 +158,19 @@ impl AuthManager {
         self.inner.state.read_account()
     }
 
+    /// Where to sign in again when there is no usable session: the stored
+    /// account's deployment (its session ended), else the one last signed
+    /// in to (the user signed out). `None` when the user never signed in.
+    pub fn sign_in_target(&self) -> Result<Option<LastSignIn>, AuthError> {
+        if let Some(account) = self.inner.state.read_account()? {
+            return Ok(Some(LastSignIn {
+                deployment: account.deployment,
+                kind: account.kind,
+            }));
+        }
+        self.inner.state.read_last_sign_in()
+    }
+
     /// The sign-in state for `status`, the UI and the tray. Never refreshes.
     pub async fn status(&self) -> AuthStatus {
         let mut status = AuthStatus {
@@ -166,10 +182,14 @@ impl AuthManager {
             session_expired: false,
             secret_store: None,
             secret_store_description: None,
+            last_deployment: None,
             error: None,
         };
         match read_disk(self.inner.state.clone()).await {
-            Ok(None) => {}
+            Ok(None) => match self.inner.state.read_last_sign_in() {
+                Ok(last) => status.last_deployment = last.map(|l| l.deployment),
+                Err(e) => status.error = Some(e.to_string()),
+            },
             Ok(Some(loaded)) => {
                 let a = &loaded.account;
                 let renewable = loaded.access.is_some()

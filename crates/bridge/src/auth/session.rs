@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::http::{SESSION_TOKEN_HEADER, sensitive_header};
-use super::state::keys;
+use super::state::{LastSignIn, keys};
 use super::store::{SecretStore, blocking};
 use super::{Account, AuthError, AuthManager, SessionKind, User, normalize_deployment};
 use crate::secret::Secret;
@@ -160,7 +160,16 @@ impl AuthManager {
                 Some(r) => store.set(&keys::refresh_token(&written.deployment), r)?,
                 None => store.delete(&keys::refresh_token(&written.deployment))?,
             }
-            state.write_account(&written)
+            state.write_account(&written)?;
+            // Remembered beyond this session: see `AuthManager::sign_in_target`.
+            let last = LastSignIn {
+                deployment: written.deployment.clone(),
+                kind: written.kind,
+            };
+            if let Err(e) = state.write_last_sign_in(&last) {
+                tracing::warn!(error = %e, "cannot remember the deployment for a later sign-in");
+            }
+            Ok(())
         })
         .await?;
         // Never wait for the cache gate while holding the file lock: a

@@ -19,6 +19,9 @@ use super::store::{SecretBackend, write_private};
 
 pub(crate) const ACCOUNT_FILE: &str = "account.json";
 pub(crate) const LOCK_FILE: &str = "refresh.lock";
+/// Where the user last signed in; outlives `account.json` (logout, a
+/// session the server ended) so agents can bring the user back to it.
+pub(crate) const LAST_SIGN_IN_FILE: &str = "last-sign-in.json";
 
 /// How the account signed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +79,14 @@ impl Account {
     }
 }
 
+/// The deployment the user last signed in to, and how. No secrets; kept
+/// after the tokens are gone so the bridge knows where to sign in again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSignIn {
+    pub deployment: Url,
+    pub kind: SessionKind,
+}
+
 /// Keys of the secrets belonging to a deployment.
 pub(crate) mod keys {
     use url::Url;
@@ -115,6 +126,14 @@ impl StateDir {
 
     pub(crate) fn write_account(&self, account: &Account) -> Result<(), AuthError> {
         write_json(&self.account_path(), account)
+    }
+
+    pub(crate) fn read_last_sign_in(&self) -> Result<Option<LastSignIn>, AuthError> {
+        read_json(&self.dir.join(LAST_SIGN_IN_FILE))
+    }
+
+    pub(crate) fn write_last_sign_in(&self, last: &LastSignIn) -> Result<(), AuthError> {
+        write_json(&self.dir.join(LAST_SIGN_IN_FILE), last)
     }
 
     pub(crate) fn remove_account(&self) -> Result<(), AuthError> {

@@ -7,7 +7,7 @@
 //! same [`Relay`] that talks to Coder talks to the daemon here, so a daemon
 //! restart is survived the same way an upstream restart is.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
@@ -17,11 +17,12 @@ use super::handler::RelayServer;
 use crate::{
     auth::{AuthError, Credentials, UpstreamSession},
     client_tokens::ClientTokens,
-    events,
     gate::AllowAll,
     relay::{Endpoint, Relay, RelayOptions},
     secret::Secret,
 };
+
+mod launch;
 
 /// Errors of the stdio shim. `code()` is stable.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,16 @@ pub enum ShimError {
     NoClientToken { agent: String },
     #[error("the MCP session on stdin/stdout failed: {0}")]
     Stdio(String),
+    #[error(
+        "Coder Bridge is not running on port {port}: start it with `coder-bridge serve` (or open the Coder Bridge tray app)"
+    )]
+    NotRunning { port: u16 },
+    #[error(
+        "Coder Bridge is not running and could not be started ({0}); start it with `coder-bridge serve` (or open the tray app)"
+    )]
+    Start(String),
+    #[error("cannot read the client tokens: {0}")]
+    Tokens(String),
 }
 
 impl ShimError {
@@ -40,6 +51,9 @@ impl ShimError {
         match self {
             ShimError::NoClientToken { .. } => "no_client_token",
             ShimError::Stdio(_) => "stdio_failed",
+            ShimError::NotRunning { .. } => "daemon_not_running",
+            ShimError::Start(_) => "daemon_start_failed",
+            ShimError::Tokens(_) => "client_tokens_unreadable",
         }
     }
 }
@@ -88,6 +102,38 @@ impl Credentials for ClientTokenCredentials {
     }
 }
 
+/// What `coder-bridge stdio` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ShimOptions {
+    /// The configured agent this shim speaks for (its client token is used).
+    pub agent: String,
+    /// The daemon's port; `None`: the running daemon's, else
+    /// `CODER_BRIDGE_PORT`, else the default.
+    pub port: Option<u16>,
+    /// Fail instead of starting the daemon when it is not running.
+    pub no_start: bool,
+    /// The `coder-bridge` executable, run as `coder-bridge serve` to start the daemon.
+    pub bridge_exe: PathBuf,
+}
+
+/// The whole shim: finds (or starts) the daemon, then serves MCP on
+/// stdin/stdout until the agent closes it or asks the shim to stop.
+pub async fn run_shim(options: ShimOptions) -> Result<(), ShimError> {
+    let port = launch::resolve_port(options.port);
+    let probe = launch::loopback_client(None);
+    if !launch::healthy(&probe, port).await {
+        if options.no_start {
+            return Err(ShimError::NotRunning { port });
+        }
+        launch::start_daemon(&probe, port, &options.bridge_exe).await?;
+    }
+    drop(probe);
+    let tokens = ClientTokens::open_default().map_err(|e| ShimError::Tokens(e.to_string()))?;
+    let url = Url::parse(&format!("http://127.0.0.1:{port}/mcp"))
+        .map_err(|e| ShimError::Start(format!("cannot build the daemon URL: {e}")))?;
+    serve_stdio(url, &options.agent, tokens, launch::stop_signal()).await
+}
+
 /// Serves MCP on stdin/stdout for `agent`, relaying to the daemon at
 /// `mcp_url`, until the agent closes stdin or `shutdown` resolves.
 pub async fn serve_stdio(
@@ -108,18 +154,27 @@ pub async fn serve_stdio(
         agent: agent.to_owned(),
         tokens,
     });
-    let relay = Relay::new(
+    // Plain HTTP to loopback: a client without TLS roots (loading the
+    // platform's store costs the shim memory and start-up time for nothing).
+    let relay = Relay::with_http_client(
         credentials,
         RelayOptions {
             endpoint: Endpoint::Fixed(mcp_url),
             // The daemon is local: it is either up quickly or not at all.
             retry_window: Duration::from_secs(15),
             backoff_cap: Duration::from_secs(1),
+            // The daemon may hold a request while the user signs in in the
+            // browser (see `auth::AUTO_SIGN_IN_WAIT`): wait longer than that.
+            request_timeout: crate::auth::AUTO_SIGN_IN_WAIT + Duration::from_secs(30),
             ..RelayOptions::default()
         },
+        launch::loopback_client(None),
     );
-    let server =
-        RelayServer::for_agent(relay.clone(), Arc::new(AllowAll), events::channel(), agent);
+    // The daemon records activity; the shim's own events go nowhere, so a
+    // one-slot channel (not `events::channel()`'s 4096 preallocated slots,
+    // ~900 KiB) is enough.
+    let events = tokio::sync::broadcast::channel(1).0;
+    let server = RelayServer::for_agent(relay.clone(), Arc::new(AllowAll), events, agent);
     let sessions = server.sessions.clone();
     let running = server
         .serve(rmcp::transport::stdio())

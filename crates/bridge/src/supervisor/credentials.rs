@@ -1,10 +1,14 @@
 //! The credentials the relay uses: the auth room's session, or a fixed token
-//! given at start (the demo, tests) until the user signs in for real.
+//! given at start (the demo, tests) until the user signs in for real. When
+//! the stored session is gone, an agent's request may bring the user back
+//! to sign-in first (see [`super::auto_signin`]).
 
 use std::sync::{Arc, Mutex};
 
 use crate::auth::{AuthError, AuthManager, Credentials, StaticToken, UpstreamSession, User};
 use crate::secret::Secret;
+
+use super::auto_signin::AutoSignIn;
 
 /// A session handed in at start instead of the stored one.
 #[derive(Debug, Clone)]
@@ -21,6 +25,7 @@ pub struct CredentialsOverride {
 pub(crate) struct ActiveCredentials {
     auth: AuthManager,
     fixed: Arc<Mutex<Option<CredentialsOverride>>>,
+    pub(crate) auto: Arc<AutoSignIn>,
 }
 
 impl std::fmt::Debug for ActiveCredentials {
@@ -32,10 +37,15 @@ impl std::fmt::Debug for ActiveCredentials {
 }
 
 impl ActiveCredentials {
-    pub(crate) fn new(auth: AuthManager, fixed: Option<CredentialsOverride>) -> Self {
+    pub(crate) fn new(
+        auth: AuthManager,
+        fixed: Option<CredentialsOverride>,
+        auto: AutoSignIn,
+    ) -> Self {
         Self {
             auth,
             fixed: Arc::new(Mutex::new(fixed)),
+            auto: Arc::new(auto),
         }
     }
 
@@ -66,16 +76,38 @@ impl ActiveCredentials {
 #[async_trait::async_trait]
 impl Credentials for ActiveCredentials {
     async fn current(&self) -> Result<UpstreamSession, AuthError> {
-        match self.fixed() {
-            Some(fixed) => fixed.token.current().await,
+        let result = match self.fixed() {
+            Some(fixed) => return fixed.token.current().await,
             None => self.auth.current().await,
-        }
+        };
+        self.signed_in_again(result).await
     }
 
     async fn after_unauthorized(&self, rejected: &Secret) -> Result<UpstreamSession, AuthError> {
-        match self.fixed() {
-            Some(fixed) => fixed.token.after_unauthorized(rejected).await,
+        let result = match self.fixed() {
+            Some(fixed) => return fixed.token.after_unauthorized(rejected).await,
             None => self.auth.after_unauthorized(rejected).await,
+        };
+        self.signed_in_again(result).await
+    }
+}
+
+impl ActiveCredentials {
+    /// `result`, unless it says the user must sign in and the automatic
+    /// sign-in brought a new session meanwhile.
+    async fn signed_in_again(
+        &self,
+        result: Result<UpstreamSession, AuthError>,
+    ) -> Result<UpstreamSession, AuthError> {
+        match result {
+            Err(e) if e.needs_sign_in() => {
+                if self.auto.recover().await {
+                    self.auth.current().await
+                } else {
+                    Err(e)
+                }
+            }
+            other => other,
         }
     }
 }

@@ -66,6 +66,8 @@ impl BridgeHandle {
             session_expired: false,
             demo_available: core.options.demo_launcher.is_some(),
             paused: core.paused.load(Ordering::Acquire),
+            signing_in: core.attempts.waiting().is_some(),
+            last_deployment: None,
         };
         if let Some(fixed) = core.credentials.fixed() {
             let session = &fixed.token.0;
@@ -90,6 +92,7 @@ impl BridgeHandle {
         view.expires_at = auth.expires_at.map(epoch_ms);
         view.storage_backend = auth.secret_store;
         view.session_expired = auth.session_expired;
+        view.last_deployment = auth.last_deployment.map(|u| u.to_string());
         view
     }
 
@@ -152,7 +155,7 @@ impl BridgeHandle {
         self.start_oauth(deployment, client).await
     }
 
-    async fn start_oauth(
+    pub(super) async fn start_oauth(
         &self,
         deployment: String,
         client: Option<PreRegisteredClient>,
@@ -166,7 +169,7 @@ impl BridgeHandle {
         self.core.tasks.spawn(async move {
             let result = tokio::select! {
                 r = flow.finish() => r.map(|_| ()).map_err(|e| (e.code().to_owned(), e.to_string())),
-                () = cancel.cancelled() => Err(("cancelled".to_owned(), "the sign-in was replaced by a newer one, or Coder Bridge stopped".to_owned())),
+                () = cancel.cancelled() => Err((super::signin::CANCELLED.to_owned(), "the sign-in was replaced by a newer one, or Coder Bridge stopped".to_owned())),
             };
             handle.finish_attempt(id, result);
         });
@@ -356,11 +359,12 @@ impl BridgeHandle {
     /// table, overridden ones), its default and the user's overrides.
     pub async fn policy(&self) -> PolicyView {
         let relay = self.core.daemon.relay().clone();
-        let upstream: Vec<Tool> =
-            match tokio::time::timeout(TOOL_LIST_WAIT, relay.list_tools()).await {
-                Ok(Ok(list)) => list.tools.clone(),
-                _ => Vec::new(),
-            };
+        // Showing the policy page must not send the user to a sign-in.
+        let list = crate::auth::without_auto_sign_in(relay.list_tools());
+        let upstream: Vec<Tool> = match tokio::time::timeout(TOOL_LIST_WAIT, list).await {
+            Ok(Ok(list)) => list.tools.clone(),
+            _ => Vec::new(),
+        };
         let overrides = self.core.policy.overrides();
         let mut names: BTreeSet<String> = upstream.iter().map(|t| t.name.to_string()).collect();
         names.extend(builtin::CODER_TOOLS.iter().map(|t| t.name.to_owned()));

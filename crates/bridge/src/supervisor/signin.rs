@@ -44,12 +44,17 @@ pub trait DemoLauncher: Send + Sync + 'static {
     async fn launch(&self) -> Result<DemoDeployment, String>;
 }
 
+/// The code of an attempt that was replaced by a newer one or stopped.
+pub(crate) const CANCELLED: &str = "cancelled";
+
 /// How many finished attempts are remembered for `GET /api/signin/{id}`.
 const KEEP_FINISHED: usize = 32;
 
 #[derive(Debug, Default)]
 pub(crate) struct Attempts {
     inner: Mutex<State>,
+    /// Bumped whenever an attempt ends, for [`Attempts::wait`].
+    finished: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -117,7 +122,43 @@ impl Attempts {
         if state.views.contains_key(&id) {
             state.views.insert(id, view.clone());
         }
+        drop(state);
+        self.finished.send_modify(|n| *n = n.wrapping_add(1));
         view
+    }
+
+    /// The attempt waiting for the browser, if any.
+    pub(crate) fn waiting(&self) -> Option<Uuid> {
+        self.lock().current.as_ref().map(|(id, _)| *id)
+    }
+
+    /// Waits until attempt `id` ends and returns how. An attempt replaced by
+    /// a newer one (the user started another sign-in) is followed to that
+    /// one: whoever waits cares that the user signs in, not through which page.
+    pub(crate) async fn wait(&self, mut id: Uuid) -> SignInState {
+        let mut finished = self.finished.subscribe();
+        loop {
+            {
+                let state = self.lock();
+                let Some(view) = state.views.get(&id) else {
+                    return SignInState::Failed;
+                };
+                match (view.state, view.code.as_deref()) {
+                    (SignInState::Waiting, _) => {}
+                    (SignInState::Failed, Some(CANCELLED)) => match &state.current {
+                        Some((newer, _)) if *newer != id => {
+                            id = *newer;
+                            continue;
+                        }
+                        _ => return SignInState::Failed,
+                    },
+                    (ended, _) => return ended,
+                }
+            }
+            if finished.changed().await.is_err() {
+                return SignInState::Failed;
+            }
+        }
     }
 
     pub(crate) fn get(&self, id: Uuid) -> Option<SignInView> {

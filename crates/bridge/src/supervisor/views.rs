@@ -52,6 +52,13 @@ pub struct StatusView {
     pub demo_available: bool,
     /// "Pause relay" is on: every tool call is refused until it is resumed.
     pub paused: bool,
+    /// A browser sign-in is under way (started by the user or, for an
+    /// agent that needs Coder, by the bridge itself).
+    #[serde(default)]
+    pub signing_in: bool,
+    /// Signed out: the deployment last signed in to, where a sign-in goes.
+    #[serde(default)]
+    pub last_deployment: Option<String>,
 }
 
 /// One agent in `GET /api/agents`.
