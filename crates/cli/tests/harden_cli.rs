@@ -1,6 +1,10 @@
 //! Hardening through the real binary in a temp HOME: the daemon killed with
-//! SIGKILL in the middle of a burst of calls and started again, and a bad
+//! SIGKILL in the middle of a burst of calls and started again, Coder paused
+//! or killed under a running daemon (`harden_cli/upstream.rs`), and a bad
 //! environment (port in use, no keychain) — each with a clear message.
+
+#[path = "harden_cli/upstream.rs"]
+mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -287,135 +291,4 @@ fn coder_sim_binary() -> PathBuf {
         assert!(status.success(), "building coder-sim");
     }
     path
-}
-
-/// Coder paused with SIGSTOP for 30 s, then SIGCONT: a call made during the
-/// pause is not lost and no agent is restarted; after the resume calls work
-/// again within a second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_paused_30_seconds_recovers_within_a_second() {
-    let home = Home::new();
-    let mut sim = Command::new(coder_sim_binary());
-    sim.stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null());
-    let mut sim = sim.spawn().expect("spawn coder-sim");
-    let stdout = sim.stdout.take().expect("stdout");
-    let sim = Reaper(sim);
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let (mut url, mut token) = (String::new(), String::new());
-    for line in lines.by_ref() {
-        if let Some(v) = line.strip_prefix("CODER_SIM_URL=") {
-            url = v.to_owned();
-        } else if let Some(v) = line.strip_prefix("CODER_SIM_SESSION_TOKEN=") {
-            token = v.to_owned();
-            break;
-        }
-    }
-    assert!(
-        !url.is_empty() && !token.is_empty(),
-        "coder-sim printed its URL and token"
-    );
-    std::thread::spawn(move || lines.for_each(drop));
-
-    let mut login = home.command(&["login", &url, "--token"]);
-    login
-        .env("CODER_BRIDGE_SECRET_STORE", "file")
-        .stdin(Stdio::piped());
-    let mut child = login
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("login");
-    {
-        use std::io::Write;
-        writeln!(child.stdin.take().expect("stdin"), "{token}").expect("token");
-    }
-    let out = child.wait_with_output().expect("login");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let tokens = bridge::client_tokens::ClientTokens::open(
-        home.config().join(bridge::client_tokens::FILE_NAME),
-    )
-    .expect("tokens");
-    let agent_token = tokens.issue("cursor").expect("issue").expose().to_owned();
-    let port = free_port();
-    let mut serve = home.command(&["serve", "--port", &port.to_string()]);
-    serve
-        .env("CODER_BRIDGE_SECRET_STORE", "file")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut daemon = serve.spawn().expect("serve");
-    let out = daemon.stdout.take().expect("stdout");
-    let _daemon = Reaper(daemon);
-    let mut out = BufReader::new(out).lines().map_while(Result::ok);
-    assert!(
-        out.by_ref().any(|l| l.starts_with("CODER_BRIDGE_URL=")),
-        "serve prints its URL"
-    );
-    std::thread::spawn(move || out.for_each(drop));
-
-    let client = Arc::new(agent(port, &agent_token).await);
-    let call = |c: Arc<RunningService<RoleClient, ClientConfig>>| async move {
-        c.call_tool(CallToolRequestParams::new(TOOL)).await
-    };
-    let r = bounded("call before", call(client.clone()))
-        .await
-        .expect("call");
-    assert_ne!(r.is_error, Some(true), "{r:?}");
-
-    let pid = sim.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let paused_at = Instant::now();
-    let during = tokio::spawn(call(client.clone()));
-    tokio::time::sleep(Duration::from_secs(30).saturating_sub(paused_at.elapsed())).await;
-    assert!(
-        Command::new("kill")
-            .args(["-CONT", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let resumed_at = Instant::now();
-
-    // The call made during the pause ends: a result or a clear error, never lost.
-    let during = tokio::time::timeout(Duration::from_secs(5), during)
-        .await
-        .expect("the call made during the pause ends soon after the resume")
-        .expect("join");
-    match &during {
-        Ok(r) => assert!(
-            r.is_error != Some(true)
-                || r.content
-                    .iter()
-                    .any(|c| c.as_text().is_some_and(|t| !t.text.is_empty())),
-            "{r:?}"
-        ),
-        Err(rmcp::ServiceError::McpError(e)) => assert!(!e.message.is_empty(), "{e:?}"),
-        Err(other) => panic!("not a clear error: {other:?}"),
-    }
-    let r = bounded("call after", call(client.clone()))
-        .await
-        .expect("call after the resume");
-    let recovered = resumed_at.elapsed();
-    assert_ne!(r.is_error, Some(true), "{r:?}");
-    eprintln!(
-        "paused-call outcome: {:?}; recovered {recovered:?} after SIGCONT",
-        during.as_ref().map(|r| r.is_error)
-    );
-    assert!(
-        recovered < Duration::from_secs(1),
-        "works again within 1 s: {recovered:?}"
-    );
-    drop(sim);
 }
