@@ -212,8 +212,17 @@ impl Liveness {
     /// Marks a request as waiting on Coder until the guard drops.
     pub fn track(self: &Arc<Self>) -> Waiting {
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-        lock(&self.waiting).insert(ticket, Instant::now());
-        self.wake.notify_one();
+        let was_idle = {
+            let mut waiting = lock(&self.waiting);
+            waiting.insert(ticket, Instant::now());
+            waiting.len() == 1
+        };
+        // Only the oldest waiting request sets the prober's schedule, and a
+        // newcomer is the oldest only when nothing else waits: waking the
+        // prober for every request would cost a task switch per call.
+        if was_idle {
+            self.wake.notify_one();
+        }
         Waiting {
             liveness: self.clone(),
             ticket,
