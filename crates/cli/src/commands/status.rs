@@ -95,7 +95,12 @@ async fn probe_daemon(port: u16) -> Daemon {
 fn print_text(report: &Report) {
     let auth = &report.auth;
     match (&auth.deployment, auth.signed_in) {
-        (None, _) => println!("Signed out. Run `coder-bridge login <deployment-url>`."),
+        (None, _) => match &auth.last_deployment {
+            Some(d) => println!(
+                "Signed out of {d}. Run `coder-bridge login {d}`; an agent that needs Coder also opens the sign-in page."
+            ),
+            None => println!("Signed out. Run `coder-bridge login <deployment-url>`."),
+        },
         (Some(d), true) => println!("Signed in to {d}"),
         (Some(d), false) => {
             println!("Session for {d} has ended. Run `coder-bridge login {d}` to sign in again.")

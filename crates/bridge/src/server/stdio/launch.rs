@@ -19,6 +19,8 @@ use crate::{paths, server::DaemonInfo};
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one `/healthz` probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long a healthy daemon may take to write `daemon.json`.
+const ADVERTISE_WAIT: Duration = Duration::from_secs(2);
 /// Lock file (in the config directory) held while a shim starts the daemon.
 const LOCK_FILE: &str = "daemon.lock";
 /// The daemon's log when a shim started it (in the data directory).
@@ -105,11 +107,19 @@ pub(crate) async fn start_daemon(
         }
         spawn_serve(port, bridge_exe)?;
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut healthy_since = None;
         while Instant::now() < deadline {
-            if healthy(client, port).await {
-                return Ok(());
+            // Healthy first; then advertised in `daemon.json` (written an
+            // instant after it starts listening), which the next agents and
+            // `coder-bridge status` go by. A daemon that cannot write the
+            // file still serves: do not wait for it long.
+            if healthy_since.is_some() || healthy(client, port).await {
+                let since = *healthy_since.get_or_insert_with(Instant::now);
+                if advertised(port) || since.elapsed() > ADVERTISE_WAIT {
+                    return Ok(());
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Err(ShimError::Start(format!(
             "the daemon did not answer within {} s; see {}",
@@ -120,6 +130,10 @@ pub(crate) async fn start_daemon(
     .await;
     let _ = fs4::FileExt::unlock(&lock);
     result
+}
+
+fn advertised(port: u16) -> bool {
+    DaemonInfo::read(&DaemonInfo::default_path()).is_some_and(|info| info.port == port)
 }
 
 fn log_path() -> PathBuf {
