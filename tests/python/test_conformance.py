@@ -1,10 +1,24 @@
 """The MCP conformance suite (npm `@modelcontextprotocol/conformance`, server
-mode) against the daemon and against `coder-sim` directly.
+mode) against the daemon and against `coder-sim` directly, in both Coder
+eras the relay speaks: stateless JSON (newest) and session-based streamable
+HTTP (older).
 
 The daemon is a relay: it cannot pass a scenario its upstream fails (the
 simulated Coder has no resources, prompts or sampling), but it must not lose
-any scenario the upstream passes. So the test runs the same suite against
-both and asserts the daemon passes every scenario the simulator passes.
+any scenario the upstream passes. So for each era one simulator is started,
+a daemon is signed in to it (`login --token`, `serve`, `configure cursor`),
+and the suite runs against the simulator and against the daemon: the daemon
+must pass every scenario the simulator passes.
+
+It must not pass more either, except the local endpoint's own protection
+(`dns-rebinding-protection`): a scenario the daemon passes and Coder fails
+means the relay answered something itself. That happened once: the suite's
+tool scenarios call tools Coder does not have (`test_simple_text`…), the
+daemon asked for consent before the unknown tool and, unanswered, denied it
+with a tool error that the suite's loose checks accepted. The daemon now
+refuses an unknown tool as Coder does (`-32602 unknown tool`), and the test
+checks that every scenario Coder fails for an unknown tool fails the same
+way through the daemon, not by consent.
 
 The suite sends no credentials, and both endpoints require them, so each
 target sits behind a small forwarding proxy that adds them: the session
@@ -12,12 +26,6 @@ token for the simulator, a client token for the daemon. The proxy forwards
 Host and Origin as the suite sent them (with a loopback authority moved to
 the upstream's port), so the daemon's DNS-rebinding check is what answers
 the suite's spoofed-Host probe.
-
-The daemon's table can show passes the simulator lacks that are not relay
-features: the suite's tool scenarios call tools Coder does not have
-(`test_simple_text`…), the daemon asks for consent before an unknown tool
-and, unanswered, denies it with a tool error, which the suite's loose
-checks accept. Only the "no worse" direction is asserted.
 """
 
 from __future__ import annotations
@@ -28,13 +36,22 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import REPO, CoderSim, Daemon
+from conftest import (
+    CONSENT_TIMEOUT_SECONDS,
+    REPO,
+    STARTUP_TIMEOUT,
+    CoderSim,
+    binary,
+    isolated_env,
+    spawn,
+)
 
 CONFORMANCE = (
     REPO / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
@@ -44,6 +61,8 @@ SUITE_TIMEOUT = 240
 # The suite names each result folder `server-<scenario>-2026-11-25T19-05-01-517Z`.
 RESULT_DIR = re.compile(r"-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+# What the daemon's local endpoint does itself, whatever Coder does.
+LOCAL_FEATURES = {"dns-rebinding-protection"}
 # Connection-level headers are the proxy's own business on each hop.
 HOP_BY_HOP = {
     "connection",
@@ -135,8 +154,16 @@ def proxy(target_url: str, credentials: dict[str, str]) -> Iterator[str]:
         server.server_close()
 
 
-def run_suite(node: str, url: str, out: Path, env: dict[str, str]) -> dict[str, bool]:
-    """Run the suite's server scenarios against `url`; scenario -> passed.
+@dataclass
+class Score:
+    """One scenario's result: passed, and the failed checks' messages."""
+
+    passed: bool
+    errors: list[str]
+
+
+def run_suite(node: str, url: str, out: Path, env: dict[str, str]) -> dict[str, Score]:
+    """Run the suite's server scenarios against `url`; scenario -> score.
     A scenario passes when none of its checks failed (warnings and skips
     are not failures). The CLI's exit code only says "something failed",
     so the result files are the source of truth."""
@@ -153,12 +180,14 @@ def run_suite(node: str, url: str, out: Path, env: dict[str, str]) -> dict[str, 
     )
     (out / "suite.stdout.txt").write_text(done.stdout)
     (out / "suite.stderr.txt").write_text(done.stderr)
-    scores: dict[str, bool] = {}
+    scores: dict[str, Score] = {}
     for checks_file in sorted(out.rglob("checks.json")):
         scenario = scenario_name(checks_file.parent.name)
         checks = json.loads(checks_file.read_text())
-        scores[scenario] = bool(checks) and all(
-            check.get("status") != "FAILURE" for check in checks
+        failed = [check for check in checks if check.get("status") == "FAILURE"]
+        scores[scenario] = Score(
+            passed=bool(checks) and not failed,
+            errors=[str(check.get("errorMessage") or check.get("description") or "") for check in failed],
         )
     assert scores, f"the suite produced no results:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return scores
@@ -169,37 +198,102 @@ def scenario_name(result_dir: str) -> str:
     return RESULT_DIR.sub("", result_dir.removeprefix("server-"))
 
 
-def table(title: str, scores: dict[str, bool]) -> str:
-    passed = sum(scores.values())
+def table(title: str, scores: dict[str, Score]) -> str:
+    passed = sum(score.passed for score in scores.values())
     rows = [f"{title}: {passed}/{len(scores)} scenarios pass"]
-    rows += [f"  {'PASS' if ok else 'FAIL'}  {name}" for name, ok in sorted(scores.items())]
+    rows += [f"  {'PASS' if sc.passed else 'FAIL'}  {name}" for name, sc in sorted(scores.items())]
     return "\n".join(rows)
 
 
+@dataclass
+class SignedInDaemon:
+    mcp_url: str
+    client_token: str
+    env: dict[str, str]
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(binary("coder-bridge")), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=STARTUP_TIMEOUT,
+    )
+    assert done.returncode == 0, f"coder-bridge {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@contextmanager
+def daemon_signed_in_to(sim: CoderSim, home: Path) -> Iterator[SignedInDaemon]:
+    """`login --token` to `sim`, `serve --port 0`, `configure cursor` for a
+    client token: the daemon as a user sets it up, relaying to `sim`."""
+    env = isolated_env(home)
+    env["CODER_BRIDGE_CONSENT_TIMEOUT"] = str(CONSENT_TIMEOUT_SECONDS)
+    cli(env, "login", sim.url, "--token", stdin=sim.session_token + "\n")
+    proc = spawn("coder-bridge-serve", [str(binary("coder-bridge")), "serve", "--port", "0"], env, home)
+    try:
+        url = proc.read_values({"CODER_BRIDGE_URL"})["CODER_BRIDGE_URL"]
+        port = urlsplit(url).port
+        cli(env, "configure", "cursor", "--port", str(port))
+        tokens = Path(env["XDG_CONFIG_HOME"]) / "coder-bridge" / "client-tokens.json"
+        token = json.loads(tokens.read_text())["clients"]["cursor"]["token"]
+        yield SignedInDaemon(mcp_url=url, client_token=token, env=env)
+    finally:
+        proc.stop()
+
+
+def unknown_tool(score: Score) -> bool:
+    return any("unknown tool" in error.lower() for error in score.errors)
+
+
+@pytest.mark.parametrize("era", ["stateless", "sessions"])
 @pytest.mark.timeout(2 * SUITE_TIMEOUT + 60)
-def test_conformance_daemon_scores_no_worse_than_coder_sim(
-    demo: Daemon,
+def test_conformance_daemon_scores_the_same_as_coder_sim(
+    era: str,
     start_coder_sim: Callable[..., CoderSim],
     node: str,
     tmp_path: Path,
 ) -> None:
-    # The demo's upstream is a default (stateless-era) simulator; compare
-    # with a simulator started the same way.
-    sim = start_coder_sim()
-    env = demo.env
+    sim = start_coder_sim("--era", era)
+    home = tmp_path / "home"
+    home.mkdir()
+    with daemon_signed_in_to(sim, home) as daemon:
+        with proxy(sim.mcp_url, {"Coder-Session-Token": sim.session_token}) as url:
+            sim_scores = run_suite(node, url, tmp_path / "results-sim", daemon.env)
+        with proxy(daemon.mcp_url, {"Authorization": f"Bearer {daemon.client_token}"}) as url:
+            daemon_scores = run_suite(node, url, tmp_path / "results-daemon", daemon.env)
 
-    with proxy(sim.mcp_url, {"Coder-Session-Token": sim.session_token}) as url:
-        sim_scores = run_suite(node, url, tmp_path / "results-sim", env)
-    with proxy(demo.mcp_url, {"Authorization": f"Bearer {demo.client_token('cursor')}"}) as url:
-        daemon_scores = run_suite(node, url, tmp_path / "results-daemon", env)
-
-    print(table("coder-sim", sim_scores))
-    print(table("daemon", daemon_scores))
+    tables = f"{table(f'coder-sim ({era})', sim_scores)}\n{table(f'daemon ({era})', daemon_scores)}"
+    print(tables)
     # The suite itself must have worked: the basic handshake passes upstream.
-    assert sim_scores.get("server-initialize"), table("coder-sim", sim_scores)
-    lost = sorted(name for name, ok in sim_scores.items() if ok and not daemon_scores.get(name))
-    assert not lost, (
-        f"the daemon fails scenarios coder-sim passes: {lost}\n"
-        f"{table('coder-sim', sim_scores)}\n{table('daemon', daemon_scores)}\n"
-        f"results: {tmp_path}"
+    assert sim_scores.get("server-initialize", Score(False, [])).passed, tables
+    lost = sorted(
+        name
+        for name, sc in sim_scores.items()
+        if sc.passed and not daemon_scores.get(name, Score(False, [])).passed
     )
+    assert not lost, f"the daemon fails scenarios coder-sim passes: {lost}\n{tables}\nresults: {tmp_path}"
+    extra = sorted(
+        name
+        for name, sc in daemon_scores.items()
+        if sc.passed and name not in LOCAL_FEATURES and not (name in sim_scores and sim_scores[name].passed)
+    )
+    assert not extra, (
+        f"the daemon passes scenarios Coder fails, so it answered them itself: {extra}\n"
+        f"{tables}\nresults: {tmp_path}"
+    )
+    # Coder refuses the suite's made-up tools; the daemon must refuse them
+    # for the same reason, not deny them after an unanswered consent prompt.
+    upstream_unknown = sorted(name for name, sc in sim_scores.items() if unknown_tool(sc))
+    assert upstream_unknown, f"the suite calls no tool Coder lacks any more:\n{tables}"
+    print(f"refused as unknown tools by both ({era}): {', '.join(upstream_unknown)}")
+    wrong_reason = {
+        name: daemon_scores[name].errors
+        for name in upstream_unknown
+        if name in daemon_scores and not unknown_tool(daemon_scores[name])
+    }
+    assert not wrong_reason, f"unknown tools not refused as unknown by the daemon: {wrong_reason}"
+    for name in LOCAL_FEATURES:
+        assert daemon_scores.get(name, Score(False, [])).passed, f"{name}: the daemon's own check\n{tables}"
