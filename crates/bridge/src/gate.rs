@@ -4,9 +4,63 @@
 //! tools. The policy room implements it (allow / ask the user / deny); the
 //! relay knows nothing about how the answer is reached.
 
-use rmcp::model::{JsonObject, Tool};
+use std::{fmt, ops::Deref, sync::Arc};
+
+use rmcp::model::{JsonObject, ListToolsResult, Tool};
 
 use crate::events::ConsentDecision;
+
+/// One tool of the upstream's cached tool list, without copying it: the
+/// list is shared, so looking a tool up on every call costs a reference
+/// count, not a clone of its schema and descriptions.
+#[derive(Clone)]
+pub struct ToolRef {
+    list: Arc<ListToolsResult>,
+    index: usize,
+}
+
+impl ToolRef {
+    /// The tool called `name` in `list`, if it is there.
+    pub fn find(list: Arc<ListToolsResult>, name: &str) -> Option<Self> {
+        let index = list.tools.iter().position(|t| t.name == name)?;
+        Some(Self { list, index })
+    }
+}
+
+impl Deref for ToolRef {
+    type Target = Tool;
+
+    fn deref(&self) -> &Tool {
+        &self.list.tools[self.index]
+    }
+}
+
+impl fmt::Debug for ToolRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ToolRef").field(&self.name).finish()
+    }
+}
+
+/// What the upstream's tool list says about a tool an agent wants to call.
+#[derive(Debug, Clone)]
+pub enum ToolLookup {
+    /// Listed upstream, with its description and annotations.
+    Known(ToolRef),
+    /// The list is known and the tool is not on it: Coder would reject the
+    /// call, so nobody should be asked to approve it.
+    NotListed,
+    /// The list could not be had in time: the call proceeds without metadata.
+    ListUnavailable,
+}
+
+impl ToolLookup {
+    pub fn known(self) -> Option<ToolRef> {
+        match self {
+            ToolLookup::Known(tool) => Some(tool),
+            ToolLookup::NotListed | ToolLookup::ListUnavailable => None,
+        }
+    }
+}
 
 /// One call waiting to be admitted.
 #[derive(Debug, Clone)]
@@ -18,7 +72,7 @@ pub struct GateRequest {
     pub tool: String,
     pub arguments: Option<JsonObject>,
     /// The upstream's description of the tool (annotations included), when known.
-    pub tool_info: Option<Tool>,
+    pub tool_info: Option<ToolRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -195,6 +195,13 @@ impl DaemonBuilder {
             // Host and Origin are checked by our own layer, with the port.
             .disable_allowed_hosts()
             .disable_allowed_origins()
+            // Agents on protocol 2026-07-28 get a plain JSON reply when the
+            // answer is the only message (rmcp falls back to SSE when
+            // progress comes first). An SSE reply is a stream the client
+            // may drop before its end, and then its HTTP client cannot
+            // reuse the connection: every call paid a new TCP connection.
+            // Session-era agents keep SSE, which they need.
+            .with_json_response(true)
             .with_cancellation_token(cancel.child_token());
         let mcp = StreamableHttpService::new(
             move || Ok(server.clone()),
@@ -227,6 +234,9 @@ impl DaemonBuilder {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
+        // Routes are resolved once here; `axum::serve(listener, app)` would
+        // deep-copy the whole router (every route and layer) per connection.
+        let app = app.with_state::<()>(()).into_make_service();
         let shutdown = cancel.clone();
         let serve = tokio::spawn(async move {
             axum::serve(listener, app)

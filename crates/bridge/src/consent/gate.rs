@@ -33,7 +33,7 @@ impl CallGate for PolicyGate {
         let rule = self.policy.effective_call(
             &request.agent,
             &request.tool,
-            request.tool_info.as_ref(),
+            request.tool_info.as_deref(),
             request.arguments.as_ref(),
         );
         match rule.decision {

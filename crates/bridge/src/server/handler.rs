@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::{guard::AgentId, summary};
 use crate::{
     events::{CallEvent, ConsentDecision, EventSender, Outcome},
-    gate::{CallGate, GateDecision, GateRequest},
+    gate::{CallGate, GateDecision, GateRequest, ToolLookup},
     relay::{CallOptions, ProgressSink, Relay, RelayError},
 };
 
@@ -88,7 +88,9 @@ impl RelayServer {
             method,
             tool: None,
             arguments_summary: None,
-            bytes_in: json_len(params),
+            // Over HTTP the body's length is known already; only the stdio
+            // shim's requests are measured by serialising them.
+            bytes_in: body_len(&context.extensions).unwrap_or_else(|| json_len(params)),
             consent: None,
         }
     }
@@ -145,8 +147,33 @@ fn client_name(context: &RequestContext<RoleServer>) -> Option<String> {
         .or_else(|| context.meta.client_info().map(|i| i.name))
 }
 
+/// The size of `value` as JSON, counted while serialising into nothing: no
+/// buffer is allocated or copied just to learn a number for the record.
 fn json_len<T: Serialize>(value: &T) -> u64 {
-    serde_json::to_vec(value).map_or(0, |v| v.len() as u64)
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(0, |()| count.0)
+}
+
+/// `Content-Length` of the HTTP request that carried this message, if any.
+fn body_len(extensions: &rmcp::model::Extensions) -> Option<u64> {
+    extensions
+        .get::<axum::http::request::Parts>()?
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A result relayed from a pre-2026-07-28 upstream (every Coder release so
@@ -252,6 +279,23 @@ impl ServerHandler for RelayServer {
         record.tool = Some(request.name.to_string());
         record.arguments_summary = summary::summarize(request.arguments.as_ref());
 
+        let tool_info = match self.relay.tool(&request.name).await {
+            ToolLookup::Known(tool) => Some(tool),
+            // Coder would reject it anyway: asking the user to approve a
+            // call that cannot run would only teach them to click "allow".
+            ToolLookup::NotListed => {
+                let result = Err(ErrorData::invalid_params(
+                    format!(
+                        "unknown tool {}; call tools/list to see the tools of this deployment",
+                        request.name
+                    ),
+                    None,
+                ));
+                self.finish(record, &result, Outcome::Failed, call_len);
+                return result;
+            }
+            ToolLookup::ListUnavailable => None,
+        };
         let decision = self
             .gate
             .admit(GateRequest {
@@ -259,7 +303,7 @@ impl ServerHandler for RelayServer {
                 client_name: record.client_name.clone(),
                 tool: request.name.to_string(),
                 arguments: request.arguments.clone(),
-                tool_info: self.relay.tool(&request.name).await,
+                tool_info,
             })
             .await;
         let consent = match decision {
