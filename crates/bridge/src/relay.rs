@@ -128,6 +128,14 @@ impl Relay {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
+            // A connection whose peer vanished without a word (a laptop that
+            // slept, a NAT that forgot it) would hold a call until the
+            // kernel gives up, many minutes later; keep-alive probes end it
+            // within ~30 s. A paused Coder's kernel still answers them —
+            // that case is the liveness prober's.
+            .tcp_keepalive(Duration::from_secs(15))
+            .tcp_keepalive_interval(Duration::from_secs(5))
+            .tcp_keepalive_retries(3)
             .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();

@@ -16,7 +16,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime},
@@ -116,7 +116,9 @@ pub(crate) struct Liveness {
     options: LivenessOptions,
     /// Its own client without a connection pool: every probe opens a fresh
     /// connection, so a wedged pooled socket neither fails nor passes it.
-    http: reqwest::Client,
+    /// Built on the first probe: a relay that never probes (the stdio
+    /// shim's, to the local daemon) never loads TLS roots for it.
+    http: OnceLock<reqwest::Client>,
     /// `<access url>/api/v2/buildinfo` once the deployment is known.
     target: Mutex<Option<(Url, String)>>,
     /// Start times of the requests waiting on Coder right now, by ticket.
@@ -155,17 +157,9 @@ impl Drop for Waiting {
 impl Liveness {
     /// `stop` ends the prober (the relay shuts down or is dropped).
     pub fn new(options: LivenessOptions, stop: CancellationToken) -> Arc<Self> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .tcp_nodelay(true)
-            .timeout(options.probe_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Arc::new(Self {
             options,
-            http,
+            http: OnceLock::new(),
             target: Mutex::new(None),
             waiting: Mutex::new(BTreeMap::new()),
             tickets: AtomicU64::new(0),
@@ -377,7 +371,17 @@ impl Liveness {
     /// One probe: any HTTP answer means Coder's server is alive, except the
     /// gateway errors a proxy in front of a dead Coder sends.
     async fn probe(&self, url: &Url) -> Result<(), String> {
-        match self.http.get(url.clone()).send().await {
+        let http = self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .tcp_nodelay(true)
+                .timeout(self.options.probe_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        });
+        match http.get(url.clone()).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 if matches!(status, 502..=504) {
