@@ -42,7 +42,9 @@ pub struct ActivityStore {
 struct Inner {
     path: PathBuf,
     tx: Mutex<Option<SyncSender<Msg>>>,
-    reader: Arc<Mutex<Connection>>,
+    /// Opened on first use when the database could not be opened at start.
+    reader: Arc<Mutex<Option<Connection>>>,
+    busy_timeout: Duration,
     health: Arc<Mutex<ActivityHealth>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Stops the pump tasks started by [`ActivityStore::subscribe_to`].
@@ -69,28 +71,56 @@ impl ActivityStore {
     /// Opens (creating when needed) the database at `path` and starts its writer thread.
     pub fn open(path: impl Into<PathBuf>, config: ActivityConfig) -> Result<Self, ActivityError> {
         let path = path.into();
+        let mut health = ActivityHealth {
+            ok: true,
+            ..ActivityHealth::default()
+        };
         let conn = match schema::open_writer(&path, config.busy_timeout, config.max_size_mb) {
             Err(e) if schema::is_unreadable(&e) => {
                 // A damaged log must not keep the daemon from starting: set
                 // it aside (for a bug report) and begin a new one.
                 let aside = schema::set_aside(&path)?;
                 tracing::warn!(error = %e, kept = %aside.display(), "the activity database was damaged; starting a new one");
-                schema::open_writer(&path, config.busy_timeout, config.max_size_mb)?
+                Some(schema::open_writer(
+                    &path,
+                    config.busy_timeout,
+                    config.max_size_mb,
+                )?)
             }
-            other => other?,
+            Err(e) if schema::is_environmental(&e) => {
+                // Nor must a full or read-only disk: calls are relayed and
+                // held for the record, and the writer opens the file as
+                // soon as it can.
+                let (cause, reason) = writer::open_failure(&e, &path);
+                tracing::warn!(
+                    error = %e,
+                    "{reason}; calls still go through and are kept for the record (up to {}) until it opens",
+                    config.max_retry_rows
+                );
+                health = ActivityHealth {
+                    ok: false,
+                    cause: Some(cause.to_owned()),
+                    last_error: Some(reason),
+                    ..ActivityHealth::default()
+                };
+                None
+            }
+            other => Some(other?),
         };
-        let reader = schema::open_reader(&path, config.busy_timeout)?;
-        let health = Arc::new(Mutex::new(ActivityHealth {
-            ok: true,
-            ..ActivityHealth::default()
-        }));
+        let reader = match conn {
+            Some(_) => Some(schema::open_reader(&path, config.busy_timeout)?),
+            None => None,
+        };
+        let failing = conn.is_none();
+        let health = Arc::new(Mutex::new(health));
         let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_capacity.max(1));
+        let busy_timeout = config.busy_timeout;
         let writer = Writer {
             conn,
             path: path.clone(),
             config,
             health: health.clone(),
-            failing: false,
+            failing,
         };
         let thread = std::thread::Builder::new()
             .name("activity-writer".to_owned())
@@ -104,6 +134,7 @@ impl ActivityStore {
                 path,
                 tx: Mutex::new(Some(tx)),
                 reader: Arc::new(Mutex::new(reader)),
+                busy_timeout,
                 health,
                 thread: Mutex::new(Some(thread)),
                 cancel: CancellationToken::new(),
@@ -116,12 +147,14 @@ impl ActivityStore {
     /// Recorded events are dropped.
     pub fn open_read_only(path: impl Into<PathBuf>) -> Result<Self, ActivityError> {
         let path = path.into();
-        let reader = schema::open_reader(&path, ActivityConfig::default().busy_timeout)?;
+        let busy_timeout = ActivityConfig::default().busy_timeout;
+        let reader = schema::open_reader(&path, busy_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 tx: Mutex::new(None),
-                reader: Arc::new(Mutex::new(reader)),
+                reader: Arc::new(Mutex::new(Some(reader))),
+                busy_timeout,
                 health: Arc::new(Mutex::new(ActivityHealth {
                     ok: true,
                     ..ActivityHealth::default()
@@ -250,11 +283,19 @@ impl ActivityStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, ActivityError> {
         let reader = self.inner.reader.clone();
+        let path = self.inner.path.clone();
+        let busy_timeout = self.inner.busy_timeout;
         tokio::task::spawn_blocking(move || {
-            let conn = reader
+            let mut conn = reader
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&conn).map_err(ActivityError::from)
+            let conn = match &mut *conn {
+                Some(conn) => conn,
+                // The writer could not open the file at start-up; it may
+                // have since.
+                slot @ None => slot.insert(schema::open_reader(&path, busy_timeout)?),
+            };
+            f(conn).map_err(ActivityError::from)
         })
         .await
         .map_err(|_| ActivityError::Closed)?

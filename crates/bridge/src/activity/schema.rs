@@ -103,6 +103,29 @@ pub fn is_unreadable(e: &ActivityError) -> bool {
     )
 }
 
+/// Whether opening failed because of the machine rather than the file: a
+/// full or read-only disk, missing permissions, an I/O error, a lock. The
+/// store then starts without the file and keeps trying.
+pub fn is_environmental(e: &ActivityError) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e {
+        ActivityError::Io { .. } => true,
+        ActivityError::Open { source, .. } => matches!(
+            source.sqlite_error_code(),
+            Some(
+                C::DiskFull
+                    | C::CannotOpen
+                    | C::ReadOnly
+                    | C::PermissionDenied
+                    | C::SystemIoFailure
+                    | C::DatabaseBusy
+                    | C::DatabaseLocked
+            )
+        ),
+        _ => false,
+    }
+}
+
 /// Renames the database and its WAL files to `<name>.damaged-<ms>`; returns
 /// the new name of the database.
 pub fn set_aside(path: &Path) -> Result<PathBuf, ActivityError> {

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{ActivityConfig, ActivityHealth};
+use super::{ActivityConfig, ActivityError, ActivityHealth};
 use crate::consent::redact;
 use crate::events::CallEvent;
 
@@ -74,7 +74,9 @@ pub fn to_ms(t: SystemTime) -> i64 {
 }
 
 pub struct Writer {
-    pub conn: Connection,
+    /// `None` while the database cannot be opened (the disk was full or
+    /// read-only at start-up): each write tries to open it again.
+    pub conn: Option<Connection>,
     /// The database file, named in failure messages.
     pub path: PathBuf,
     pub config: ActivityConfig,
@@ -146,7 +148,11 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        match insert(&mut self.conn, batch) {
+        let result = match self.connection() {
+            Ok(conn) => insert(conn, batch).map_err(WriteError::Sql),
+            Err(e) => Err(WriteError::Open(e)),
+        };
+        match result {
             Ok(()) => {
                 if self.failing {
                     tracing::info!(
@@ -167,16 +173,18 @@ impl Writer {
                 });
             }
             Err(e) => {
-                let full = is_full(&e);
                 let first = !self.failing;
                 self.failing = true;
-                if full {
+                if matches!(&e, WriteError::Sql(e) if is_full(e)) {
                     self.reclaim_wal(first);
                 }
                 let overflow = batch.len().saturating_sub(self.config.max_retry_rows);
                 batch.drain(..overflow);
                 let retrying = batch.len();
-                let (cause, reason) = failure(&e, &self.path);
+                let (cause, reason) = match &e {
+                    WriteError::Sql(e) => failure(e, &self.path),
+                    WriteError::Open(e) => open_failure(e, &self.path),
+                };
                 // Log the first failure of a run only: a full disk would
                 // otherwise log once per retry for as long as it lasts.
                 if first {
@@ -208,11 +216,10 @@ impl Writer {
     /// would otherwise never get that space back. Best effort: with no room
     /// at all the checkpoint fails too, and the timer tries again.
     fn reclaim_wal(&self, first: bool) {
-        let result = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-            });
+        let Some(conn) = &self.conn else { return };
+        let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        });
         match result {
             Ok((0, frames)) if first => {
                 tracing::debug!(frames, "checkpointed the activity log to free disk space");
@@ -222,8 +229,23 @@ impl Writer {
         }
     }
 
+    /// The open connection, opening the database first when start-up could not.
+    fn connection(&mut self) -> Result<&mut Connection, ActivityError> {
+        if self.conn.is_none() {
+            let conn = super::schema::open_writer(
+                &self.path,
+                self.config.busy_timeout,
+                self.config.max_size_mb,
+            )?;
+            tracing::debug!(path = %self.path.display(), "opened the activity database");
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("set just above"))
+    }
+
     fn prune(&mut self) {
-        match prune(&self.conn, &self.config) {
+        let Some(conn) = &self.conn else { return };
+        match prune(conn, &self.config) {
             Ok(0) => {}
             Ok(n) => {
                 tracing::debug!(rows = n, "pruned old activity");
@@ -239,6 +261,48 @@ impl Writer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut health);
+    }
+}
+
+/// Why a batch was not written: the insert failed, or the database could
+/// not be opened at all.
+enum WriteError {
+    Sql(rusqlite::Error),
+    Open(ActivityError),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sql(e) => e.fmt(f),
+            Self::Open(e) => e.fmt(f),
+        }
+    }
+}
+
+/// [`failure`] for an error opening the database (or creating its folder).
+pub fn open_failure(e: &ActivityError, path: &std::path::Path) -> (&'static str, String) {
+    match e {
+        ActivityError::Open { source, .. } => failure(source, path),
+        ActivityError::Io { path: dir, source } => {
+            let dir = dir.display();
+            match source.kind() {
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => (
+                    "disk_full",
+                    format!(
+                        "the disk holding {dir} is full ({source}): free some space and recording resumes"
+                    ),
+                ),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => (
+                    "read_only",
+                    format!(
+                        "{dir} cannot be written ({source}): make it writable, or point XDG_DATA_HOME elsewhere"
+                    ),
+                ),
+                _ => ("io", format!("cannot create {dir}: {source}")),
+            }
+        }
+        other => ("other", other.to_string()),
     }
 }
 
