@@ -36,7 +36,7 @@ async fn a_full_disk_under_the_activity_database_keeps_the_relay_working() {
     let isolation = Isolation::detect();
     let port = free_port();
     let token = home.issue_token("cursor");
-    let (daemon, disk) = Daemon::start_with_small_disk(&home, &isolation, port);
+    let (daemon, disk) = Daemon::start_with_small_disk(&home, &isolation, port, false);
     eprintln!("full disk made by: {}", disk.describe());
     let client = agent(port, &token).await;
     let call = || async {
@@ -114,6 +114,50 @@ async fn a_full_disk_under_the_activity_database_keeps_the_relay_working() {
     }
     home.wait_for_recorded(held + 5).await;
 
+    bounded("close", client.cancel()).await.ok();
+    daemon.stop();
+}
+
+/// The disk already full when the daemon starts: it starts anyway, relays
+/// every call, says once why nothing is recorded, and opens the database
+/// and records every held-back call once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_on_a_full_disk_relays_and_records_once_there_is_room() {
+    let home = Home::new();
+    let isolation = Isolation::detect();
+    let port = free_port();
+    let token = home.issue_token("cursor");
+    let (daemon, disk) = Daemon::start_with_small_disk(&home, &isolation, port, true);
+    eprintln!("full at start, made by: {}", disk.describe());
+    let client = agent(port, &token).await;
+    for _ in 0..20 {
+        let r = bounded("a call", client.call_tool(CallToolRequestParams::new(TOOL)))
+            .await
+            .expect("the relay answers");
+        assert_ne!(r.is_error, Some(true), "{r:?}");
+    }
+    let warning = daemon
+        .wait_for_log("the warning", |l| {
+            l.contains("WARN") && l.contains("activity")
+        })
+        .await;
+    eprintln!("the warning: {warning}");
+    assert!(warning.contains("is full"), "{warning}");
+    assert!(warning.contains("calls still go through"), "{warning}");
+
+    disk.free();
+    for _ in 0..5 {
+        let r = bounded("a call", client.call_tool(CallToolRequestParams::new(TOOL)))
+            .await
+            .expect("the relay answers");
+        assert_ne!(r.is_error, Some(true), "{r:?}");
+    }
+    daemon
+        .wait_for_log("recording resumes", |l| l.contains("writes again"))
+        .await;
+    home.wait_for_recorded(25).await;
+    let warnings = daemon.log_lines(|l| l.contains("WARN") && l.contains("activity"));
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
     bounded("close", client.cancel()).await.ok();
     daemon.stop();
 }

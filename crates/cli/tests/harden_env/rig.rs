@@ -418,18 +418,36 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    /// `demo --port <port>` with its data folder on a small disk.
-    pub fn start_with_small_disk(home: &Home, isolation: &Isolation, port: u16) -> (Self, Disk) {
+    /// `demo --port <port>` with its data folder on a small disk, already
+    /// full when `full` is set.
+    pub fn start_with_small_disk(
+        home: &Home,
+        isolation: &Isolation,
+        port: u16,
+        full: bool,
+    ) -> (Self, Disk) {
         let data = home.data();
         std::fs::create_dir_all(&data).expect("data dir");
         let args = ["demo", "--port", &port.to_string()];
         let mut cmd = if *isolation == Isolation::Plain {
+            if full {
+                Disk::PageCap {
+                    db: data.join(bridge::activity::FILE_NAME),
+                }
+                .fill();
+            }
             let mut c = home.command(&args);
             c.env(bridge::env::ACTIVITY_MAX_MB, SMALL_DISK_MB.to_string());
             c
         } else {
+            // dd stops at "no space left"; the daemon starts either way.
+            let fill = if full {
+                r#"dd if=/dev/zero of="$0/filler" bs=4k 2>/dev/null; "#
+            } else {
+                ""
+            };
             let script = format!(
-                r#"mount -t tmpfs -o size={SMALL_DISK_MB}m,mode=0700 tmpfs "$0" && exec "$@""#
+                r#"mount -t tmpfs -o size={SMALL_DISK_MB}m,mode=0700 tmpfs "$0" || exit 1; {fill}exec "$@""#
             );
             home.command_via(&isolation.prefix(&script, &data), &args)
         };
