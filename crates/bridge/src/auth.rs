@@ -102,6 +102,10 @@ pub enum AuthError {
     )]
     SignedOut,
     #[error(
+        "signed out of {deployment}: sign in from the tray menu or run `coder-bridge login {deployment}`"
+    )]
+    SignedOutOf { deployment: String },
+    #[error(
         "the Coder session for {deployment} has ended and could not be renewed: sign in again from the tray menu or run `coder-bridge login {deployment}`"
     )]
     SessionExpired { deployment: String },
@@ -145,7 +149,7 @@ pub enum AuthError {
 impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            AuthError::SignedOut => "signed_out",
+            AuthError::SignedOut | AuthError::SignedOutOf { .. } => "signed_out",
             AuthError::SessionExpired { .. } => "session_expired",
             AuthError::Unreachable { .. } => "unreachable",
             AuthError::NotCoder { .. } => "not_coder",
@@ -166,7 +170,7 @@ impl AuthError {
     pub fn needs_sign_in(&self) -> bool {
         matches!(
             self,
-            AuthError::SignedOut | AuthError::SessionExpired { .. }
+            AuthError::SignedOut | AuthError::SignedOutOf { .. } | AuthError::SessionExpired { .. }
         )
     }
 

@@ -283,6 +283,11 @@ async fn without_a_display_the_agent_gets_the_sign_in_error_and_no_browser_opens
     assert_eq!(e.code, bridge::relay::SIGN_IN_REQUIRED);
     assert!(e.message.contains("coder-bridge login"), "{}", e.message);
     assert!(
+        e.message.contains(sim.url().as_str()),
+        "names the deployment to sign in to: {}",
+        e.message
+    );
+    assert!(
         started.elapsed() < Duration::from_secs(25),
         "answered without waiting for a sign-in: {:?}",
         started.elapsed()

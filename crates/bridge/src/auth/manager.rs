@@ -171,6 +171,16 @@ impl AuthManager {
         self.inner.state.read_last_sign_in()
     }
 
+    /// "Signed out", naming the deployment to sign in to again when known.
+    fn signed_out_error(&self) -> AuthError {
+        match self.inner.state.read_last_sign_in() {
+            Ok(Some(last)) => AuthError::SignedOutOf {
+                deployment: last.deployment.to_string(),
+            },
+            _ => AuthError::SignedOut,
+        }
+    }
+
     /// The sign-in state for `status`, the UI and the tray. Never refreshes.
     pub async fn status(&self) -> AuthStatus {
         let mut status = AuthStatus {
@@ -259,7 +269,7 @@ impl Credentials for AuthManager {
         let mut cache = self.inner.cache.lock().await;
         self.sync_cache(&mut cache).await?;
         let Some(loaded) = cache.loaded.as_ref() else {
-            return Err(AuthError::SignedOut);
+            return Err(self.signed_out_error());
         };
         if loaded.account.session_expired {
             return Err(self.expired_error(&loaded.account));

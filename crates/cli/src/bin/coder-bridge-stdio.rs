@@ -81,15 +81,18 @@ fn parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<ShimOptio
 }
 
 /// Warnings and errors to stderr (stdout carries MCP); `CODER_BRIDGE_LOG`
-/// sets a filter as for `coder-bridge`.
+/// sets a filter as for `coder-bridge`. Only then is an `EnvFilter` built:
+/// parsing one compiles a regex, which costs the shim memory for nothing.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(bridge::env::LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match std::env::var(bridge::env::LOG) {
+        Ok(directives) if !directives.trim().is_empty() => builder
+            .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
+            .try_init(),
+        _ => builder.with_max_level(tracing::Level::WARN).try_init(),
+    };
 }
 
 #[cfg(test)]

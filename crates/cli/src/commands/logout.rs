@@ -24,6 +24,10 @@ pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
                 println!("Did not revoke at {deployment}: {note}.");
             }
             println!("Deleted the local tokens. Signed out.");
+            println!(
+                "An agent that needs Coder opens the sign-in page for {deployment} (at most once every {} minutes); `coder-bridge login {deployment}` signs in now.",
+                bridge::auth::AUTO_SIGN_IN_COOLDOWN.as_secs() / 60
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
