@@ -46,7 +46,7 @@ pub fn for_error(err: &anyhow::Error) -> Option<String> {
     };
     Some(format!(
         "coder-bridge: {} holds the {holds} and cannot be written: {what}. \
-         Nothing was changed; {fix} and run the command again, \
+         To fix it, {fix} and run the command again, \
          or point {variable} at a writable folder.",
         folder.display()
     ))
@@ -89,7 +89,7 @@ mod tests {
         let hint = for_error(&ro).expect("advice for a read-only folder");
         assert!(hint.contains("read-only"), "{hint}");
         assert!(hint.contains("XDG_CONFIG_HOME"), "{hint}");
-        assert!(hint.contains("Nothing was changed"), "{hint}");
+        assert!(hint.contains("run the command again"), "{hint}");
         let missing = anyhow::Error::new(io::Error::from(ErrorKind::NotFound))
             .context(format!("cannot read {}", file.display()));
         assert_eq!(for_error(&missing), None);

@@ -205,7 +205,8 @@ async fn login_into_a_read_only_config_folder_names_it_and_keeps_the_old_sign_in
 /// `configure cursor` with the config folder read-only (no client token
 /// can be stored), then with Cursor's own folder read-only: exit 1 each
 /// time with the path and the OS error, the agent's file byte-for-byte as
-/// it was and no client token left behind.
+/// it was and no client token left behind. Then `unconfigure` with the
+/// token store read-only says which half it did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configure_with_read_only_folders_refuses_and_changes_nothing() {
     let home = Home::new();
@@ -266,6 +267,29 @@ async fn configure_with_read_only_folders_refuses_and_changes_nothing() {
     assert!(
         written.contains("\"mine\""),
         "the user's server is kept: {written}"
+    );
+
+    // `unconfigure` with the token store read-only: the entry goes, the
+    // user is told the token is still valid and how to finish.
+    let out = home
+        .run_read_only(&isolation, &home.config(), &["unconfigure", "cursor"])
+        .await;
+    eprintln!("unconfigure, config read-only: {}", rig::text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", rig::text(&out));
+    let err = rig::stderr(&out);
+    assert_names_folder_and_fix(&err, &home.config());
+    assert!(err.contains("still valid"), "{err}");
+    assert!(home.token("cursor").is_some());
+    let out = home
+        .command(&["unconfigure", "cursor"])
+        .output()
+        .expect("unconfigure");
+    assert!(out.status.success(), "{}", rig::text(&out));
+    assert!(home.token("cursor").is_none(), "revoked on the second run");
+    let kept = std::fs::read_to_string(&mcp).expect("read");
+    assert!(
+        kept.contains("\"mine\"") && !kept.contains("\"coder\""),
+        "{kept}"
     );
 }
 

@@ -66,10 +66,10 @@ impl ClientError {
 fn advice(error: &io::Error) -> &'static str {
     match error.kind() {
         io::ErrorKind::ReadOnlyFilesystem => {
-            ". The folder is on a read-only file system; nothing was changed. Make it writable, or add the entry by hand (`coder-bridge configure <agent> --dry-run` prints it)"
+            ". The folder is on a read-only file system; nothing was changed. Make it writable and run the command again, or edit the file by hand (`coder-bridge configure <agent> --dry-run` prints our entry)"
         }
         io::ErrorKind::PermissionDenied => {
-            ". Permission denied; nothing was changed. Make the folder writable for this user, or add the entry by hand (`coder-bridge configure <agent> --dry-run` prints it)"
+            ". Permission denied; nothing was changed. Make the folder writable for this user and run the command again, or edit the file by hand (`coder-bridge configure <agent> --dry-run` prints our entry)"
         }
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
             ". The disk is full; nothing was changed. Free some space and try again"

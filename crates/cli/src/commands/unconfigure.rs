@@ -26,12 +26,22 @@ fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
     let removed = match clients::remove(agent.id, &ctx) {
         Ok(removed) => removed,
         Err(err) => {
-            // `remove` revokes the token even when the file cannot be edited.
+            // `remove` revokes the token even when the file cannot be edited,
+            // and edits the file even when the token store cannot be written:
+            // say which half happened.
             eprintln!("coder-bridge: {err}");
             if ctx.tokens.get(agent.id).is_none() {
                 eprintln!(
                     "{name}: its client token is revoked, so an entry left in the file no longer works"
                 );
+            } else if clients::status(agent.id, &ctx).is_ok_and(|s| s.entry != EntryState::Ours) {
+                eprintln!(
+                    "{name}: the entry is gone from its config, but its client token is still valid; run `coder-bridge unconfigure {}` again once that is fixed",
+                    agent.id
+                );
+            }
+            if let Some(hint) = crate::hint::for_error(&anyhow::Error::new(err)) {
+                eprintln!("{hint}");
             }
             return Ok(ExitCode::FAILURE);
         }
