@@ -286,11 +286,31 @@ impl Liveness {
                 self.options.probe_every_down
             }));
         }
-        let oldest = lock(&self.waiting).values().min().copied()?;
+        let oldest = self.oldest_waiting()?;
         if failures > 0 {
             return Some(after(self.options.probe_every_down));
         }
         Some((oldest + self.options.suspect_after).max(after(self.options.probe_every)))
+    }
+
+    /// When the longest-waiting request started. Tickets grow with time, so
+    /// the first one is the oldest.
+    fn oldest_waiting(&self) -> Option<Instant> {
+        lock(&self.waiting).first_key_value().map(|(_, at)| *at)
+    }
+
+    /// Whether a probe is still called for once its time has come: the
+    /// request that set the schedule may have finished meanwhile, and under
+    /// a steady stream of quick calls no probe is needed at all.
+    fn still_wanted(&self, failures: u32) -> bool {
+        if self.health.borrow().outage.is_some() {
+            return true;
+        }
+        match self.oldest_waiting() {
+            None => false,
+            Some(_) if failures > 0 => true,
+            Some(oldest) => oldest + self.options.suspect_after <= Instant::now(),
+        }
     }
 
     async fn run(self: Arc<Self>, on_change: impl Fn(&Health) + Send + Sync + 'static) {
@@ -317,8 +337,13 @@ impl Liveness {
                         continue; // look again at what is waiting
                     }
                 }
-                () = sleep => {}
+                () = sleep => {
+                    if !self.still_wanted(failures) {
+                        continue;
+                    }
+                }
             }
+            self.probe_now.store(false, Ordering::Release);
             let Some((url, deployment)) = lock(&self.target).clone() else {
                 continue;
             };

@@ -186,3 +186,19 @@ async fn switched_off_it_never_declares_anything() {
     assert!(down.is_err());
     assert_eq!(liveness.health().probes, 0);
 }
+
+/// Quick requests that overlap, so something always waits but nothing
+/// waits long: no probe is sent.
+#[tokio::test]
+async fn a_steady_stream_of_quick_requests_is_not_probed() {
+    let listener = frozen();
+    let (liveness, _) = watch(&listener);
+    let mut previous = liveness.track();
+    for _ in 0..16 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let next = liveness.track();
+        drop(std::mem::replace(&mut previous, next));
+    }
+    drop(previous);
+    assert_eq!(liveness.health().probes, 0);
+}
