@@ -236,10 +236,20 @@ impl Relay {
     fn on_health(&self, health: &Health) {
         match &health.outage {
             Some(outage) => self.set_state(RelayStatus::Error, Some(outage.describe())),
-            None => self.set_state(
-                RelayStatus::Connecting,
-                Some("Coder answers again; reconnecting".into()),
-            ),
+            None => {
+                self.set_state(
+                    RelayStatus::Connecting,
+                    Some("Coder answers again; reconnecting".into()),
+                );
+                // Reconnect now rather than on the next request, so the
+                // status says "connected" again and that request is quick.
+                let relay = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = relay.warm_up().await {
+                        tracing::debug!("reconnecting after the outage failed: {e}");
+                    }
+                });
+            }
         }
     }
 

@@ -229,9 +229,20 @@ async fn frozen_upstream_fails_clearly_and_recovers(era: Era) {
 
     freezer.freeze(false);
     let thawed_at = Instant::now();
+    // The relay sees the thaw and reconnects by itself: the status turns
+    // "connected" again with no agent request.
+    let mut state = relay.watch_state();
+    bounded(
+        "connected again",
+        state.wait_for(|s| s.status.as_str() == "connected"),
+    )
+    .await
+    .expect("state channel");
+    let reconnected = thawed_at.elapsed();
+    assert!(reconnected < Duration::from_secs(1), "{reconnected:?}");
     let recovered = works_again(&client, thawed_at).await;
     eprintln!(
-        "{era:?}: failed {failed_after:?} after the freeze; works {recovered:?} after the thaw"
+        "{era:?}: failed {failed_after:?} after the freeze; reconnected {reconnected:?} and a call done {recovered:?} after the thaw"
     );
     assert!(recovered < Duration::from_secs(1), "{recovered:?}");
     assert_eq!(relay.state().status.as_str(), "connected");
