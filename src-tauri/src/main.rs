@@ -17,6 +17,7 @@ mod tray;
 mod window;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -140,7 +141,36 @@ fn options() -> BridgeOptions {
             }
         }
     }
+    options.binary = Some(cli_binary());
     options
+}
+
+/// The `coder-bridge` command written into the config of agents that start
+/// their MCP server themselves (`<command> stdio --agent <id>`).
+///
+/// Not this executable: the tray app is not a stdio shim, and launching it
+/// from an agent would only hand over to the running tray. The `.deb`
+/// installs the CLI beside the tray app; a development build has it in the
+/// same target folder (`scripts/run` builds both).
+fn cli_binary() -> PathBuf {
+    let name = format!("coder-bridge{}", std::env::consts::EXE_SUFFIX);
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(&name)))
+        .filter(|path| path.is_file());
+    let on_path = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(&name))
+                .find(|path| path.is_file())
+        })
+    };
+    beside.or_else(on_path).unwrap_or_else(|| {
+        tracing::warn!(
+            "the coder-bridge command is not installed beside the tray app nor on PATH; agents configured now will need it on their PATH"
+        );
+        PathBuf::from(name)
+    })
 }
 
 /// Log to stderr, filtered by the same variable as the CLI.
