@@ -11,7 +11,7 @@
 //! beside this one (it is built from this crate), the shim becomes that
 //! program instead (`exec`, same process), at about half the memory.
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use bridge::server::stdio::{ShimOptions, run_shim};
@@ -49,7 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Replaces this process with `coder-bridge-stdio` when it is installed
 /// beside us; returns only when it is not (then the shim runs here).
 #[cfg(unix)]
-fn become_small_shim(exe: &Path, args: &Args) {
+fn become_small_shim(exe: &std::path::Path, args: &Args) {
     use std::os::unix::process::CommandExt;
 
     let Some(small) = exe.parent().map(|d| d.join(SHIM_EXE)) else {

@@ -102,6 +102,11 @@ struct Rig {
 impl Rig {
     /// Signed in once, then signed out: the deployment is known, the tokens gone.
     async fn signed_out(browser: FakeBrowser, wait: Duration) -> Self {
+        Self::start(browser, wait, true).await
+    }
+
+    /// Signed in, and (with `sign_out`) signed out again.
+    async fn start(browser: FakeBrowser, wait: Duration, sign_out: bool) -> Self {
         let sim = Sim::start(SimConfig::default().auto_approve(true).dcr(true))
             .await
             .expect("sim");
@@ -115,7 +120,9 @@ impl Rig {
         let finishing = tokio::spawn(flow.finish());
         browse(&url).await;
         finishing.await.expect("task").expect("signed in");
-        manager.logout().await.expect("logout");
+        if sign_out {
+            manager.logout().await.expect("logout");
+        }
 
         let browser = Arc::new(browser);
         let mut options = BridgeOptions::new(&config, dir.path().join("data"));
@@ -263,6 +270,50 @@ async fn background_work_never_opens_the_browser() {
         // The policy page lists tools through the relay: no browser either.
         let _ = rig.bridge.policy().await;
         assert_eq!(rig.opened(), 0);
+        rig.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_renewal_brings_the_user_back_to_sign_in_once() {
+    bounded(async {
+        let browser = FakeBrowser {
+            complete: true,
+            ..FakeBrowser::default()
+        };
+        let rig = Rig::start(browser, Duration::from_secs(20), false).await;
+        let creds = rig.bridge.core.credentials.clone();
+        creds.current().await.expect("signed in");
+        assert_eq!(rig.opened(), 0);
+
+        // Coder will refuse to renew: the stored refresh token is not one it
+        // issued, and the access token is due for renewal.
+        let config = rig.bridge.core.options.config_dir.clone();
+        let secrets_path = config.join("secrets.json");
+        let mut secrets: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&secrets_path).expect("secrets")).expect("json");
+        for (key, value) in &mut secrets {
+            if key.ends_with("#refresh_token") {
+                *value = "not-a-refresh-token".into();
+            }
+        }
+        std::fs::write(&secrets_path, serde_json::to_vec(&secrets).expect("json"))
+            .expect("write secrets");
+        let account_path = config.join("account.json");
+        let mut account: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&account_path).expect("account")).expect("json");
+        account["obtained_at"] = "2000-01-01T00:00:00Z".into();
+        account["expires_at"] = "2000-01-01T01:00:00Z".into();
+        std::fs::write(&account_path, serde_json::to_vec(&account).expect("json"))
+            .expect("write account");
+
+        let failed_before = rig.sim.counters().failed_refreshes;
+        let session = creds.current().await.expect("signed in once more");
+        assert_eq!(session.access_url, rig.sim.url());
+        assert_eq!(rig.sim.counters().failed_refreshes, failed_before + 1);
+        assert_eq!(rig.opened(), 1, "one page for the ended session");
+        assert!(rig.bridge.status().await.signed_in);
         rig.stop().await;
     })
     .await;
