@@ -14,13 +14,16 @@
 //! try it on a machine that has a stronger one (`plain` as root makes the
 //! read-only tests fail: root writes through `chmod`).
 
+#[path = "harden_env/daemon.rs"]
+mod daemon;
 #[path = "harden_env/rig.rs"]
 mod rig;
 
 use std::path::Path;
 use std::time::Duration;
 
-use rig::{Daemon, Home, Isolation, TOOL, agent, bounded, free_port};
+use daemon::Daemon;
+use rig::{Home, Isolation, TOOL, agent, bounded, free_port};
 use rmcp::model::CallToolRequestParams;
 
 /// Calls made while the disk is full, in two rounds.
