@@ -18,7 +18,7 @@ use crate::{
     auth::{AuthError, Credentials, UpstreamSession},
     client_tokens::ClientTokens,
     gate::AllowAll,
-    relay::{Endpoint, Relay, RelayOptions},
+    relay::{Endpoint, LivenessOptions, Relay, RelayOptions},
     secret::Secret,
 };
 
@@ -166,6 +166,13 @@ pub async fn serve_stdio(
             // The daemon may hold a request while the user signs in in the
             // browser (see `auth::AUTO_SIGN_IN_WAIT`): wait longer than that.
             request_timeout: crate::auth::AUTO_SIGN_IN_WAIT + Duration::from_secs(30),
+            // Whether Coder answers is the daemon's to check, and it does;
+            // the shim probing the daemon would only fail long tool calls
+            // and sign-ins that legitimately take minutes.
+            liveness: LivenessOptions {
+                enabled: false,
+                ..LivenessOptions::default()
+            },
             ..RelayOptions::default()
         },
         launch::loopback_client(None),
