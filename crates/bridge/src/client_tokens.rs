@@ -36,12 +36,13 @@ const TOKEN_BYTES: usize = 32;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientTokenError {
-    #[error("cannot {action} {path}: {source}")]
+    // The OS error is part of the message rather than a `source`, so a
+    // chain printer (anyhow's `{:#}`) does not repeat it.
+    #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error("{path} is not a valid client token file (line {line}, column {column}): {message}")]
     Corrupt {
@@ -213,7 +214,7 @@ impl ClientTokens {
             .ok_or_else(|| ClientTokenError::Io {
                 action: "read back the token just written to",
                 path: self.inner.path.clone(),
-                source: io::Error::other("the token vanished after it was written"),
+                error: io::Error::other("the token vanished after it was written"),
             })
     }
 
@@ -292,10 +293,10 @@ impl ClientTokens {
         let path = &self.inner.path;
         let io_err = |action: &'static str, p: &Path| {
             let p = p.to_path_buf();
-            move |source| ClientTokenError::Io {
+            move |error| ClientTokenError::Io {
                 action,
                 path: p,
-                source,
+                error,
             }
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -311,7 +312,7 @@ impl ClientTokens {
                 serde_json::to_string_pretty(&file).map_err(|err| ClientTokenError::Io {
                     action: "serialise",
                     path: path.clone(),
-                    source: io::Error::other(err),
+                    error: io::Error::other(err),
                 })?;
             text.push('\n');
             files::atomic_write(path, text.as_bytes(), 0o600).map_err(io_err("write", path))?;
@@ -379,11 +380,11 @@ fn read_file(path: &Path) -> Result<Option<FileFormat>, ClientTokenError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(ClientTokenError::Io {
                 action: "read",
                 path: path.to_path_buf(),
-                source,
+                error,
             });
         }
     };

@@ -187,7 +187,7 @@ impl ConsentQueue {
             .map_err(|e| {
                 ConsentError::Persist(PolicyError::Io {
                     path: self.inner.policy.path().to_owned(),
-                    source: std::io::Error::other(e),
+                    error: std::io::Error::other(e),
                 })
             })??;
         }

@@ -102,17 +102,17 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    #[error("cannot read or write {}: {source}", path.display())]
+    // The underlying error is part of the message rather than a `source`,
+    // so a chain printer (anyhow's `{:#}`) does not repeat it.
+    #[error("cannot read or write {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{} is not a valid policy file: {source}", path.display())]
+    #[error("{} is not a valid policy file: {error}", path.display())]
     Parse {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("unknown decision {0:?}: expected allow, ask or deny")]
     InvalidDecision(String),

@@ -60,7 +60,7 @@ pub fn stamp(path: &Path) -> Result<Option<Stamp>, PolicyError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(PolicyError::Io {
             path: path.to_owned(),
-            source: e,
+            error: e,
         }),
     }
 }
@@ -88,7 +88,7 @@ pub fn load(path: &Path) -> Result<(PolicyFile, Option<Stamp>), PolicyError> {
         Err(e) => {
             return Err(PolicyError::Io {
                 path: path.to_owned(),
-                source: e,
+                error: e,
             });
         }
     };
@@ -97,7 +97,7 @@ pub fn load(path: &Path) -> Result<(PolicyFile, Option<Stamp>), PolicyError> {
     }
     let file = serde_json::from_str(&text).map_err(|e| PolicyError::Parse {
         path: path.to_owned(),
-        source: e,
+        error: e,
     })?;
     Ok((file, stamp))
 }
@@ -118,9 +118,9 @@ pub struct WriteLock {
 }
 
 pub fn lock(path: &Path) -> Result<WriteLock, PolicyError> {
-    let io_err = |source| PolicyError::Io {
+    let io_err = |error| PolicyError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let dir = parent(path);
     fs::create_dir_all(&dir).map_err(io_err)?;
@@ -130,13 +130,13 @@ pub fn lock(path: &Path) -> Result<WriteLock, PolicyError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|source| PolicyError::Io {
+        .map_err(|error| PolicyError::Io {
             path: lock_path.clone(),
-            source,
+            error,
         })?;
-    fs4::FileExt::lock(&file).map_err(|source| PolicyError::Io {
+    fs4::FileExt::lock(&file).map_err(|error| PolicyError::Io {
         path: lock_path,
-        source,
+        error,
     })?;
     Ok(WriteLock { _file: file })
 }
@@ -147,15 +147,15 @@ pub fn write_atomic(
     file: &PolicyFile,
     _lock: &WriteLock,
 ) -> Result<Option<Stamp>, PolicyError> {
-    let io_err = |source| PolicyError::Io {
+    let io_err = |error| PolicyError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let dir = parent(path);
     fs::create_dir_all(&dir).map_err(io_err)?;
     let mut text = serde_json::to_string_pretty(file).map_err(|e| PolicyError::Parse {
         path: path.to_owned(),
-        source: e,
+        error: e,
     })?;
     text.push('\n');
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err)?;
