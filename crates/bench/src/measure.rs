@@ -51,6 +51,35 @@ pub async fn latency(
     Ok(samples)
 }
 
+/// Sequential GETs of `url` over one kept-alive connection, `gap` apart:
+/// the cost of a bare HTTP exchange on loopback, the floor of any extra
+/// hop. With a gap the server has gone idle before each request, as between
+/// calls to a distant Coder. Sorted.
+pub async fn bare_http(url: &str, gets: usize, gap: Duration) -> anyhow::Result<Vec<Duration>> {
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .context("an HTTP client")?;
+    let mut samples = Vec::with_capacity(gets);
+    for i in 0..WARMUP + gets {
+        if !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
+        let started = Instant::now();
+        let response = tokio::time::timeout(clients::STEP_TIMEOUT, http.get(url).send())
+            .await
+            .context("GET timed out")?
+            .context("GET failed")?
+            .error_for_status()?;
+        response.bytes().await.context("reading the answer")?;
+        if i >= WARMUP {
+            samples.push(started.elapsed());
+        }
+    }
+    samples.sort_unstable();
+    Ok(samples)
+}
+
 /// Opens `n` sessions with `connect`, all at once.
 pub async fn sessions<F, Fut>(n: usize, connect: F) -> anyhow::Result<Vec<Client>>
 where
@@ -64,11 +93,45 @@ pub async fn close_all(clients: Vec<Client>) {
     futures::future::join_all(clients.into_iter().map(clients::close)).await;
 }
 
-/// Every session calls in a loop for `duration`; completed calls per second.
-pub async fn throughput(clients: Vec<Client>, duration: Duration) -> anyhow::Result<f64> {
-    let clients: Vec<Arc<Client>> = clients.into_iter().map(Arc::new).collect();
+/// Slices each throughput run is cut into: direct and bridged take turns
+/// (starting with a different one each slice), so a build or a noisy
+/// neighbour slows both rather than one.
+const THROUGHPUT_SLICES: u32 = 4;
+
+/// Calls per second of two sets of sessions (direct, bridged), each set
+/// calling in a loop for `duration` in total, the two sets taking turns.
+pub async fn throughput_pair(
+    direct: Vec<Client>,
+    bridged: Vec<Client>,
+    duration: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let direct: Vec<Arc<Client>> = direct.into_iter().map(Arc::new).collect();
+    let bridged: Vec<Arc<Client>> = bridged.into_iter().map(Arc::new).collect();
     // A short untimed burst so every session is warm.
-    try_join_all(clients.iter().map(|c| clients::call(c))).await?;
+    for set in [&direct, &bridged] {
+        try_join_all(set.iter().map(|c| clients::call(c))).await?;
+    }
+    let slice = duration / THROUGHPUT_SLICES;
+    let (mut done, mut took) = ([0u64; 2], [Duration::ZERO; 2]);
+    for k in 0..THROUGHPUT_SLICES as usize {
+        for turn in 0..2 {
+            let i = (k + turn) % 2;
+            let set = if i == 0 { &direct } else { &bridged };
+            let (calls, elapsed) = calls_for(set, slice).await?;
+            done[i] += calls;
+            took[i] += elapsed;
+        }
+    }
+    for set in [direct, bridged] {
+        close_all(set.into_iter().filter_map(Arc::into_inner).collect()).await;
+    }
+    let rate = |i: usize| done[i] as f64 / took[i].as_secs_f64();
+    Ok((rate(0), rate(1)))
+}
+
+/// Every session calls in a loop for `duration`: calls completed and the
+/// time they took (until the last one in flight finished).
+async fn calls_for(clients: &[Arc<Client>], duration: Duration) -> anyhow::Result<(u64, Duration)> {
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
@@ -89,10 +152,7 @@ pub async fn throughput(clients: Vec<Client>, duration: Duration) -> anyhow::Res
     {
         r?;
     }
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    let clients: Vec<Client> = clients.into_iter().filter_map(Arc::into_inner).collect();
-    close_all(clients).await;
-    Ok(rate)
+    Ok((done.load(Ordering::Relaxed), started.elapsed()))
 }
 
 /// `total` calls spread over `clients`; returns when all are done.

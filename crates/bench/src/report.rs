@@ -27,6 +27,7 @@ pub struct Row {
 #[derive(Debug, Default)]
 pub struct Report {
     rows: Vec<Row>,
+    notes: Vec<String>,
 }
 
 impl Report {
@@ -71,6 +72,16 @@ impl Report {
             }
         );
         self.rows.push(row);
+    }
+
+    /// A footnote printed under the table.
+    pub fn note(&mut self, text: String) {
+        eprintln!("  note: {text}");
+        self.notes.push(text);
+    }
+
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn misses(&self) -> usize {
@@ -129,6 +140,13 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `bridged - direct`, as "+123 µs" (negative when noise wins).
+pub fn added(bridged: Duration, direct: Duration) -> String {
+    let d = ms(bridged) - ms(direct);
+    let sign = if d < 0.0 { "−" } else { "+" };
+    format!("{sign}{}", Unit::Ms.show(d.abs()))
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -207,5 +225,8 @@ mod tests {
         assert_eq!(Unit::MiB.show(mib(10 * 1024 + 512)), "10.5 MiB");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
+        let (a, b) = (Duration::from_micros(700), Duration::from_micros(350));
+        assert_eq!(added(a, b), "+350 µs");
+        assert_eq!(added(b, a), "−350 µs");
     }
 }

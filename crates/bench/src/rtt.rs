@@ -10,7 +10,7 @@ use coder_sim::{Sim, SimConfig};
 
 use crate::{
     clients, measure, procs,
-    report::{Report, Unit, ms, percentile, targets},
+    report::{Report, Unit, added, ms, percentile, targets},
 };
 
 pub async fn compare(
@@ -46,6 +46,10 @@ pub async fn compare(
     report.info(
         format!("{label}: daemon (HTTP) p50 / p99"),
         format!("{} / {}", Unit::Ms.show(ms(b50)), Unit::Ms.show(ms(b99))),
+    );
+    report.info(
+        format!("{label}: daemon added per call, p50 / p99"),
+        format!("{} / {}", added(b50, d50), added(b99, d99)),
     );
     report.at_most(
         &format!("{label}: daemon p50 ratio to direct"),

@@ -1,0 +1,269 @@
+//! A `tools/call` for a tool the upstream does not list is refused by the
+//! bridge at once (-32602), without asking the gate (so no consent prompt)
+//! and without reaching Coder; listed tools reach the gate with Coder's
+//! description; when the list cannot be had the call goes to the gate as
+//! before, without a description.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bridge::{
+    auth::StaticToken,
+    client_tokens::ClientTokens,
+    events::{self, CallEvent, Outcome},
+    gate::{CallGate, GateDecision, GateRequest},
+    relay::RelayOptions,
+    secret::Secret,
+    server::{Daemon, DaemonHandle},
+};
+use coder_sim::{Era, Sim, SimConfig};
+use rmcp::{
+    RoleClient, ServiceError, ServiceExt,
+    model::{CallToolRequestParams, ClientConfig, ErrorCode, Tool},
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tempfile::TempDir;
+use tokio::sync::broadcast;
+
+type Client = RunningService<RoleClient, ClientConfig>;
+
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// What the gate was asked: the tool and whether Coder's description came along.
+#[derive(Debug, Clone, PartialEq)]
+struct Asked {
+    tool: String,
+    described: bool,
+    read_only: Option<bool>,
+}
+
+/// A gate that allows everything and remembers every call it was asked about.
+#[derive(Debug, Default)]
+struct RecordingGate {
+    asked: Mutex<Vec<Asked>>,
+}
+
+impl RecordingGate {
+    fn asked(&self) -> Vec<Asked> {
+        self.asked.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl CallGate for RecordingGate {
+    async fn admit(&self, request: GateRequest) -> GateDecision {
+        let info = request.tool_info.as_deref();
+        self.asked.lock().expect("lock").push(Asked {
+            tool: request.tool.clone(),
+            described: info.is_some_and(|t| t.name == request.tool),
+            read_only: info
+                .and_then(|t| t.annotations.as_ref())
+                .and_then(|a| a.read_only_hint),
+        });
+        GateDecision::Allow(bridge::events::ConsentDecision::Allowed)
+    }
+
+    fn visible(&self, _agent: &str, _tool: &Tool) -> bool {
+        true
+    }
+}
+
+struct Setup {
+    sim: Sim,
+    daemon: DaemonHandle,
+    gate: Arc<RecordingGate>,
+    events: broadcast::Receiver<CallEvent>,
+    client: Client,
+    _dir: TempDir,
+}
+
+async fn start(options: RelayOptions) -> Setup {
+    let sim = bounded(
+        "sim start",
+        Sim::start(SimConfig::default().era(Era::Stateless)),
+    )
+    .await
+    .expect("the simulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens = ClientTokens::open(dir.path().join("client-tokens.json")).expect("tokens");
+    let token = tokens.issue("cursor").expect("issue a token");
+    let events = events::channel();
+    let receiver = events.subscribe();
+    let gate = Arc::new(RecordingGate::default());
+    let credentials = StaticToken(bridge::auth::UpstreamSession {
+        access_url: sim.url(),
+        access_token: Secret::new(sim.session_token()),
+        expires_at: None,
+    });
+    let daemon = bounded(
+        "daemon start",
+        Daemon::builder()
+            .credentials(Arc::new(credentials))
+            .gate(gate.clone())
+            .tokens(tokens)
+            .events(events)
+            .port(0)
+            .relay_options(options)
+            .start(),
+    )
+    .await
+    .expect("the daemon starts");
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(daemon.mcp_url()).auth_header(token.expose());
+    let client = bounded(
+        "client connect",
+        ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)),
+    )
+    .await
+    .expect("the client connects to the daemon");
+    Setup {
+        sim,
+        daemon,
+        gate,
+        events: receiver,
+        client,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    async fn next_call_event(&mut self) -> CallEvent {
+        bounded("a tools/call event", async {
+            loop {
+                let event = self.events.recv().await.expect("event channel open");
+                if event.method == "tools/call" {
+                    return event;
+                }
+            }
+        })
+        .await
+    }
+
+    async fn stop(self) {
+        bounded("client close", self.client.cancel()).await.ok();
+        bounded("daemon shutdown", self.daemon.shutdown()).await;
+        bounded("sim shutdown", self.sim.shutdown()).await;
+    }
+}
+
+fn quick_options() -> RelayOptions {
+    RelayOptions {
+        retry_window: Duration::from_secs(1),
+        backoff_cap: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+        ..RelayOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_tool_is_refused_at_once_without_asking_anyone() {
+    let mut s = start(quick_options()).await;
+
+    // A listed tool reaches the gate with Coder's description (annotations included).
+    let ok = bounded(
+        "listed call",
+        s.client
+            .call_tool(CallToolRequestParams::new("coder_get_authenticated_user")),
+    )
+    .await
+    .expect("a listed tool is relayed");
+    assert_ne!(ok.is_error, Some(true), "{:?}", ok.content);
+    assert_eq!(
+        s.gate.asked(),
+        vec![Asked {
+            tool: "coder_get_authenticated_user".into(),
+            described: true,
+            read_only: Some(true),
+        }]
+    );
+    assert_eq!(s.next_call_event().await.outcome, Outcome::Ok);
+    let upstream_before = s.sim.counters();
+
+    let err = bounded(
+        "unlisted call",
+        s.client
+            .call_tool(CallToolRequestParams::new("coder_no_such_tool")),
+    )
+    .await
+    .expect_err("an unlisted tool is an error");
+    let ServiceError::McpError(e) = err else {
+        panic!("expected a JSON-RPC error, got {err:?}");
+    };
+    assert_eq!(e.code, ErrorCode::INVALID_PARAMS);
+    assert_eq!(
+        e.message,
+        "unknown tool coder_no_such_tool; call tools/list to see the tools of this deployment"
+    );
+
+    // Nobody was asked, and Coder never saw the call.
+    assert_eq!(s.gate.asked().len(), 1, "{:?}", s.gate.asked());
+    let upstream_after = s.sim.counters();
+    assert_eq!(
+        upstream_after.calls_by_tool, upstream_before.calls_by_tool,
+        "the unknown tool reached Coder"
+    );
+
+    // The activity record says what happened.
+    let event = s.next_call_event().await;
+    assert_eq!(event.tool.as_deref(), Some("coder_no_such_tool"));
+    assert_eq!(event.outcome, Outcome::Failed);
+    assert_eq!(event.consent, None);
+    assert!(
+        event
+            .error
+            .as_deref()
+            .is_some_and(|m| m.contains("unknown tool coder_no_such_tool")),
+        "{:?}",
+        event.error
+    );
+    assert!(event.bytes_in > 0 && event.bytes_out > 0, "{event:?}");
+
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_tool_list_the_gate_still_decides() {
+    let mut s = start(quick_options()).await;
+    // Coder goes away before the bridge has seen its tool list: the call
+    // cannot be judged unknown, so the gate is asked (as before) and the
+    // relay then reports that Coder is unavailable.
+    let sim = std::mem::replace(
+        &mut s.sim,
+        bounded("stand-in sim", Sim::start(SimConfig::default()))
+            .await
+            .expect("a stand-in simulator"),
+    );
+    bounded("sim shutdown", sim.shutdown()).await;
+
+    let result = bounded(
+        "call while Coder is down",
+        s.client
+            .call_tool(CallToolRequestParams::new("coder_get_authenticated_user")),
+    )
+    .await;
+    assert_eq!(
+        s.gate.asked(),
+        vec![Asked {
+            tool: "coder_get_authenticated_user".into(),
+            described: false,
+            read_only: None,
+        }]
+    );
+    match result {
+        Ok(r) => assert_eq!(r.is_error, Some(true), "{:?}", r.content),
+        Err(ServiceError::McpError(e)) => assert_ne!(e.code, ErrorCode::INVALID_PARAMS, "{e:?}"),
+        Err(other) => panic!("unexpected failure: {other:?}"),
+    }
+    assert_eq!(s.next_call_event().await.outcome, Outcome::Failed);
+    s.stop().await;
+}
