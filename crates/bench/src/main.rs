@@ -157,6 +157,7 @@ async fn run(
     }
     let lat = measure::latency(&paths, args.latency_calls, args.rounds).await?;
     let (d50, d99) = (percentile(&lat[0], 50.0), percentile(&lat[0], 99.0));
+    let loopback = (d50, percentile(&lat[1], 50.0));
     report.info(
         "direct to Coder: p50 / p99",
         format!("{} / {}", Unit::Ms.show(ms(d50)), Unit::Ms.show(ms(d99))),
@@ -213,9 +214,11 @@ async fn run(
     // The same after the daemon has idled: waking a sleeping process costs
     // more than handing work to a busy one, and with a distant Coder every
     // hop starts from idle.
+    let mut idle_hop = None;
     if args.deployment_latency_ms > 0 {
         let gap = Duration::from_millis(args.deployment_latency_ms);
         let idle = measure::bare_http(&healthz, 200, gap).await?;
+        idle_hop = Some(percentile(&idle, 50.0));
         report.info(
             format!(
                 "the same, {} ms apart (daemon idle in between): p50 / p99",
@@ -283,7 +286,7 @@ async fn run(
     );
 
     if args.deployment_latency_ms > 0 {
-        rtt::compare(
+        let (d50, b50) = rtt::compare(
             bins,
             Duration::from_millis(args.deployment_latency_ms),
             args.deployment_latency_calls,
@@ -291,6 +294,19 @@ async fn run(
             report,
         )
         .await?;
+        if let Some(idle_hop) = idle_hop {
+            report.note(format!(
+                "With Coder {latency} ms away the daemon adds {far} per call (p50), more than on loopback ({near}): between calls \
+                 every process goes idle, and each call then wakes the idle daemon twice (the agent's request, Coder's answer). \
+                 One exchange with an idle daemon takes {idle_hop} here against {hop} back to back, so most of the difference \
+                 is the cost of waking a sleeping process on this machine, not work done per call.",
+                latency = args.deployment_latency_ms,
+                far = added(b50, d50),
+                near = added(loopback.1, loopback.0),
+                idle_hop = Unit::Ms.show(ms(idle_hop)),
+                hop = Unit::Ms.show(ms(hop50)),
+            ));
+        }
     }
 
     let secs = Duration::from_secs(args.throughput_secs);

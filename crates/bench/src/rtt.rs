@@ -13,13 +13,14 @@ use crate::{
     report::{Report, Unit, added, ms, percentile, targets},
 };
 
+/// Returns the p50 of direct and of bridged calls.
 pub async fn compare(
     bins: &procs::Binaries,
     delay: Duration,
     calls: usize,
     rounds: usize,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(Duration, Duration)> {
     eprintln!("latency with {delay:?} added by the deployment: {calls} calls per path…");
     let sim = Sim::start(SimConfig::default())
         .await
@@ -67,5 +68,5 @@ pub async fn compare(
     clients::close(via_daemon).await;
     drop(daemon);
     sim.shutdown().await;
-    Ok(())
+    Ok((d50, b50))
 }
