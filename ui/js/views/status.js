@@ -59,6 +59,9 @@ export function render(root, { showError, clearError }) {
           h("span", { class: `pill pill-${relayTone}`, id: "relay-state" }, relayText),
           s.relay?.error ? h("span", { class: "error-text" }, ` ${s.relay.error}`) : null,
         ]),
+        fact("Activity record", s.activity_problem
+          ? h("span", { class: "error-text", id: "activity-problem" }, s.activity_problem)
+          : "Recording"),
         fact("Local endpoint", [
           h("code", { id: "endpoint" }, s.endpoint),
           " ",

@@ -68,6 +68,7 @@ impl BridgeHandle {
             paused: core.paused.load(Ordering::Acquire),
             signing_in: core.attempts.waiting().is_some(),
             last_deployment: None,
+            activity_problem: activity_problem(&core.activity.health()),
         };
         if let Some(fixed) = core.credentials.fixed() {
             let session = &fixed.token.0;
@@ -497,4 +498,15 @@ pub(super) async fn watch_relay(handle: BridgeHandle) {
 
 fn epoch_ms(t: OffsetDateTime) -> u64 {
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// What the status shows about the activity record: nothing while writes
+/// succeed, otherwise the writer's own explanation.
+fn activity_problem(health: &crate::activity::ActivityHealth) -> Option<String> {
+    (!health.ok).then(|| {
+        health
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "calls are relayed but cannot be recorded right now".to_owned())
+    })
 }

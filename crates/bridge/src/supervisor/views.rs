@@ -59,6 +59,10 @@ pub struct StatusView {
     /// Signed out: the deployment last signed in to, where a sign-in goes.
     #[serde(default)]
     pub last_deployment: Option<String>,
+    /// Calls are relayed but not recorded right now (a full disk, a locked
+    /// or read-only database): the cause, the file and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_problem: Option<String>,
 }
 
 /// One agent in `GET /api/agents`.
