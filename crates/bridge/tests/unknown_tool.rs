@@ -2,7 +2,8 @@
 //! bridge at once (-32602), without asking the gate (so no consent prompt)
 //! and without reaching Coder; listed tools reach the gate with Coder's
 //! description; when the list cannot be had the call goes to the gate as
-//! before, without a description.
+//! before, without a description. Agents on protocol 2026-07-28 (no
+//! handshake, plain JSON replies from the daemon) get the same.
 
 use std::{
     sync::{Arc, Mutex},
@@ -20,8 +21,8 @@ use bridge::{
 };
 use coder_sim::{Era, Sim, SimConfig};
 use rmcp::{
-    RoleClient, ServiceError, ServiceExt,
-    model::{CallToolRequestParams, ClientConfig, ErrorCode, Tool},
+    ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceError, ServiceExt,
+    model::{CallToolRequestParams, ClientConfig, ErrorCode, ProtocolVersion, Tool},
     service::RunningService,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
@@ -83,6 +84,8 @@ struct Setup {
     gate: Arc<RecordingGate>,
     events: broadcast::Receiver<CallEvent>,
     client: Client,
+    /// The agent's client token.
+    token: String,
     _dir: TempDir,
 }
 
@@ -131,6 +134,7 @@ async fn start(options: RelayOptions) -> Setup {
         gate,
         events: receiver,
         client,
+        token: token.expose().to_owned(),
         _dir: dir,
     }
 }
@@ -265,5 +269,46 @@ async fn without_a_tool_list_the_gate_still_decides() {
         Err(other) => panic!("unexpected failure: {other:?}"),
     }
     assert_eq!(s.next_call_event().await.outcome, Outcome::Failed);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_a_handshake_calls_tools_and_is_told_about_unknown_ones() {
+    let s = start(quick_options()).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(s.daemon.mcp_url())
+        .auth_header(s.token.clone());
+    let modern = bounded(
+        "modern client connect",
+        ClientConfig::default().serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
+    )
+    .await
+    .expect("a 2026-07-28 agent connects to the daemon");
+
+    let ok = bounded(
+        "modern call",
+        modern.call_tool(CallToolRequestParams::new("coder_get_authenticated_user")),
+    )
+    .await
+    .expect("a listed tool is relayed");
+    assert_ne!(ok.is_error, Some(true), "{:?}", ok.content);
+
+    let err = bounded(
+        "modern unlisted call",
+        modern.call_tool(CallToolRequestParams::new("coder_no_such_tool")),
+    )
+    .await
+    .expect_err("an unlisted tool is an error");
+    let ServiceError::McpError(e) = err else {
+        panic!("expected a JSON-RPC error, got {err:?}");
+    };
+    assert_eq!(e.code, ErrorCode::INVALID_PARAMS);
+    assert_eq!(s.gate.asked().len(), 1, "{:?}", s.gate.asked());
+
+    bounded("modern client close", modern.cancel()).await.ok();
     s.stop().await;
 }
