@@ -23,7 +23,7 @@ use crate::auth::MCP_PATH;
 
 pub(super) struct Conn {
     pub(super) service: RunningService<RoleClient, UpstreamHandler>,
-    /// [`Health::outages`] when it was opened: a connection from before an
+    /// [`super::Health::outages`] when it was opened: a connection from before an
     /// outage may be wedged (requests stuck on it) and is replaced.
     outages: u64,
 }
