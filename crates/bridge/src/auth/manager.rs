@@ -37,8 +37,20 @@ struct Inner {
     /// The cached session; also the in-process single-flight gate for
     /// refreshes (held across the refresh).
     cache: tokio::sync::Mutex<Cache>,
+    /// The last session handed out and the `account.json` stamp it rests
+    /// on: lets [`Credentials::current`] answer with one `stat` and a short
+    /// lock instead of the async gate (every upstream request asks). Only
+    /// written and cleared while holding `cache`, so it never outlives a
+    /// reload or a sign-out in this process; a change by another process
+    /// changes the stamp and sends the next call down the gated path.
+    fast: std::sync::Mutex<Option<Snapshot>>,
     /// "Session expired" is logged once, not on every call after it.
     pub(super) expired_logged: AtomicBool,
+}
+
+struct Snapshot {
+    stamp: Option<SystemTime>,
+    loaded: Loaded,
 }
 
 #[derive(Default)]
@@ -113,6 +125,7 @@ impl AuthManager {
                 store_choice,
                 http,
                 cache: tokio::sync::Mutex::new(Cache::default()),
+                fast: std::sync::Mutex::new(None),
                 expired_logged: AtomicBool::new(false),
             }),
         }
@@ -141,7 +154,37 @@ impl AuthManager {
     /// Drops the cached session so the next call re-reads the disk.
     pub(crate) async fn forget_cache(&self) {
         let mut cache = self.inner.cache.lock().await;
+        self.clear_fast();
         *cache = Cache::default();
+    }
+
+    fn fast(&self) -> std::sync::MutexGuard<'_, Option<Snapshot>> {
+        // Every update is a whole-value assignment: poisoning leaves it consistent.
+        self.inner
+            .fast
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets the snapshot; the caller holds the cache gate.
+    fn clear_fast(&self) {
+        *self.fast() = None;
+    }
+
+    /// The snapshot's session while `account.json` is unchanged and the
+    /// session needs no renewal yet; `None` sends the caller down the gated
+    /// path.
+    fn fast_session(&self) -> Option<UpstreamSession> {
+        let stamp = self.inner.state.account_stamp();
+        let fast = self.fast();
+        let snap = fast.as_ref()?;
+        if snap.stamp != stamp
+            || snap.loaded.account.session_expired
+            || super::refresh::needs_refresh(&snap.loaded.account, OffsetDateTime::now_utc())
+        {
+            return None;
+        }
+        snap.loaded.session()
     }
 
     /// Starts a browser sign-in; see [`super::SignIn`]. Open the returned
@@ -232,6 +275,7 @@ impl AuthManager {
 
     /// Re-reads account and tokens from disk unconditionally.
     pub(super) async fn reload(&self, cache: &mut Cache) -> Result<(), AuthError> {
+        self.clear_fast();
         let stamp = self.inner.state.account_stamp();
         let loaded = read_disk(self.inner.state.clone()).await?;
         if loaded.as_ref().is_some_and(|l| !l.account.session_expired) {
@@ -266,6 +310,9 @@ async fn read_disk(state: StateDir) -> Result<Option<Loaded>, AuthError> {
 #[async_trait::async_trait]
 impl Credentials for AuthManager {
     async fn current(&self) -> Result<UpstreamSession, AuthError> {
+        if let Some(session) = self.fast_session() {
+            return Ok(session);
+        }
         let mut cache = self.inner.cache.lock().await;
         self.sync_cache(&mut cache).await?;
         let Some(loaded) = cache.loaded.as_ref() else {
@@ -292,11 +339,17 @@ impl Credentials for AuthManager {
                 other => other,
             };
         }
+        *self.fast() = Some(Snapshot {
+            stamp: cache.stamp,
+            loaded: loaded.clone(),
+        });
         Ok(session)
     }
 
     async fn after_unauthorized(&self, rejected: &Secret) -> Result<UpstreamSession, AuthError> {
         let mut cache = self.inner.cache.lock().await;
+        // The rejected token must not be handed out again from the snapshot.
+        self.clear_fast();
         self.sync_cache(&mut cache).await?;
         // Another task may already have replaced the rejected token while
         // this one waited for the gate.
