@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rmcp::model::{JsonObject, Tool};
 use serde::{Deserialize, Serialize};
@@ -150,7 +151,15 @@ struct State {
     /// The stamp of the version in `file`, or of a broken version already
     /// reported (so a bad file is logged once, not on every call).
     stamp: Option<Stamp>,
+    /// When the file was last compared with `stamp`: calls within
+    /// [`RECHECK_INTERVAL`] of it trust `file` without a `stat`.
+    checked: Instant,
 }
+
+/// How long the policy is trusted before the file is checked again. Changes
+/// made through this handle apply at once; a `coder-bridge policy` run in
+/// another process takes effect within this much.
+const RECHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 impl Policy {
     /// Opens `<config_dir>/policy.json`.
@@ -166,7 +175,11 @@ impl Policy {
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                state: Mutex::new(State { file, stamp }),
+                state: Mutex::new(State {
+                    file,
+                    stamp,
+                    checked: Instant::now(),
+                }),
             }),
         })
     }
@@ -275,12 +288,17 @@ impl Policy {
         let mut state = self.lock_state();
         state.file = file;
         state.stamp = stamp;
+        state.checked = Instant::now();
         Ok(changed)
     }
 
     /// The state, re-read first if the file changed on disk since.
     fn fresh_state(&self) -> MutexGuard<'_, State> {
         let mut state = self.lock_state();
+        if state.checked.elapsed() < RECHECK_INTERVAL {
+            return state;
+        }
+        state.checked = Instant::now();
         let path = &self.inner.path;
         let now = match store::stamp(path) {
             Ok(now) => now,
