@@ -141,6 +141,40 @@ async fn token_login_status_and_logout_exit_codes() {
     assert_eq!(again.code, 0, "logout is idempotent");
 }
 
+/// A bare `login` signs in again where the user was signed in last; with
+/// no earlier sign-in it says what to type.
+#[tokio::test]
+async fn login_without_a_url_uses_the_last_deployment() {
+    let sim = sim(SimConfig::default()).await;
+    let home = Home::new();
+    let token = format!("{}\n", sim.session_token());
+
+    let first = home.run(&["login", "--token"], Some(&token)).await;
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("coder-bridge login <deployment-url>"),
+        "{}",
+        first.stderr
+    );
+
+    let url = sim.url().to_string();
+    let out = home.run(&["login", &url, "--token"], Some(&token)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(home.run(&["logout"], None).await.code, 0);
+    assert_eq!(home.status_json().await.0, 1, "signed out");
+
+    let again = home.run(&["login", "--token"], Some(&token)).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("the last deployment"),
+        "{}",
+        again.stderr
+    );
+    let (code, status) = home.status_json().await;
+    assert_eq!(code, 0);
+    assert_eq!(status["deployment"], url.as_str());
+}
+
 #[tokio::test]
 async fn browser_login_with_a_pre_registered_client() {
     let sim = sim(SimConfig::default().auto_approve(true)).await;

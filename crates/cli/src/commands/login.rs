@@ -11,8 +11,9 @@ use bridge::secret::Secret;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The deployment's access URL, e.g. https://coder.example.com
-    pub deployment: String,
+    /// The deployment's access URL, e.g. https://coder.example.com.
+    /// Default: the deployment signed in to last
+    pub deployment: Option<String>,
     /// Sign in with a Coder session token instead of the browser. With no
     /// value (the safe way) the token is read from stdin.
     #[arg(long, num_args = 0..=1, default_missing_value = "-", value_name = "TOKEN")]
@@ -35,8 +36,12 @@ pub struct Args {
     pub no_browser: bool,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let manager = AuthManager::load_default();
+    let deployment = match args.deployment.take() {
+        Some(url) => url,
+        None => last_deployment(&manager)?,
+    };
     let account = match &args.token {
         Some(value) => {
             let token = if value == "-" {
@@ -48,11 +53,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Secret::new(value.clone())
             };
             manager
-                .sign_in_with_token(&args.deployment, token)
+                .sign_in_with_token(&deployment, token)
                 .await
                 .context("session-token sign-in failed")?
         }
-        None => browser_sign_in(&manager, &args).await?,
+        None => browser_sign_in(&manager, &args, deployment).await?,
     };
     let status = manager.status().await;
     println!(
@@ -69,6 +74,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("Secrets are stored in the {store}.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The deployment of the current or last sign-in, for a bare `login`.
+fn last_deployment(manager: &AuthManager) -> anyhow::Result<String> {
+    let last = manager
+        .sign_in_target()
+        .context("cannot read the last sign-in")?;
+    match last {
+        Some(last) => {
+            eprintln!("Signing in to {} (the last deployment).", last.deployment);
+            Ok(last.deployment.to_string())
+        }
+        None => anyhow::bail!(
+            "no deployment given and none signed in to before: run `coder-bridge login <deployment-url>`, e.g. `coder-bridge login https://coder.example.com`"
+        ),
+    }
 }
 
 fn read_token_from_stdin() -> anyhow::Result<Secret> {
@@ -90,8 +111,9 @@ fn read_token_from_stdin() -> anyhow::Result<Secret> {
 async fn browser_sign_in(
     manager: &AuthManager,
     args: &Args,
+    deployment: String,
 ) -> anyhow::Result<bridge::auth::Account> {
-    let mut options = SignInOptions::new(args.deployment.clone());
+    let mut options = SignInOptions::new(deployment);
     options.timeout = Duration::from_secs(args.timeout.max(1));
     options.callback_port = args.callback_port;
     options.client = args.client_id.as_ref().map(|id| PreRegisteredClient {
