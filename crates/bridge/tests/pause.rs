@@ -4,14 +4,12 @@
 
 use std::time::Duration;
 
-use bridge::auth::{StaticToken, StoreChoice, UpstreamSession};
-use bridge::secret::Secret;
-use bridge::supervisor::{Bridge, BridgeOptions, CredentialsOverride};
+use bridge::supervisor::Bridge;
 use coder_sim::{Sim, SimConfig};
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ClientConfig};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::model::CallToolRequestParams;
+
+#[path = "support/signed_in.rs"]
+mod signed_in;
 
 async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
@@ -23,30 +21,11 @@ async fn within<T>(f: impl Future<Output = T>) -> T {
 async fn pausing_refuses_calls_without_reaching_coder_and_resuming_restores_them() {
     let home = tempfile::tempdir().expect("temp home");
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
-    let config = home.path().join("config");
-    let mut options = BridgeOptions::new(&config, home.path().join("data"));
-    options.port = 0;
-    options.secret_store = StoreChoice::File;
-    options.credentials = Some(CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: None,
-    });
-    let bridge = within(Bridge::start(options)).await.expect("bridge starts");
-    let tokens =
-        bridge::client_tokens::ClientTokens::open(config.join(bridge::client_tokens::FILE_NAME))
-            .expect("client tokens");
-    let token = tokens.issue("cursor").expect("issue");
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(bridge.mcp_url())
-            .auth_header(token.expose().to_owned()),
-    );
-    let agent = within(ClientConfig::default().serve(transport))
+    let config = signed_in::config_dir(home.path());
+    let bridge = within(Bridge::start(signed_in::options(home.path(), &sim)))
         .await
-        .expect("agent connects");
+        .expect("bridge starts");
+    let agent = signed_in::agent(&bridge, home.path()).await;
     let whoami = || CallToolRequestParams::new("coder_get_authenticated_user");
 
     // Paused through the control API, as the dashboard and the CLI would.

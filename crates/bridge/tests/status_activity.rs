@@ -6,14 +6,12 @@
 use std::time::Duration;
 
 use bridge::activity::ActivityConfig;
-use bridge::auth::{StaticToken, StoreChoice, UpstreamSession};
-use bridge::secret::Secret;
-use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions, CredentialsOverride};
+use bridge::supervisor::{Bridge, BridgeHandle};
 use coder_sim::{Sim, SimConfig};
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ClientConfig};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::model::CallToolRequestParams;
+
+#[path = "support/signed_in.rs"]
+mod signed_in;
 
 async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
@@ -38,39 +36,16 @@ async fn wait_for_problem(bridge: &BridgeHandle, present: bool) -> Option<String
 async fn a_write_locked_activity_database_shows_in_the_status_until_it_clears() {
     let home = tempfile::tempdir().expect("temp home");
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
-    let config = home.path().join("config");
     let data = home.path().join("data");
-    let mut options = BridgeOptions::new(&config, &data);
-    options.port = 0;
-    options.secret_store = StoreChoice::File;
+    let mut options = signed_in::options(home.path(), &sim);
     options.activity = ActivityConfig {
         busy_timeout: Duration::from_millis(100),
         retry_interval: Duration::from_millis(200),
         ..ActivityConfig::default()
     };
-    options.credentials = Some(CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: None,
-    });
     let bridge = within(Bridge::start(options)).await.expect("bridge starts");
     assert_eq!(bridge.status().await.activity_problem, None);
-
-    let tokens =
-        bridge::client_tokens::ClientTokens::open(config.join(bridge::client_tokens::FILE_NAME))
-            .expect("client tokens");
-    let token = tokens.issue("cursor").expect("issue");
-    let agent = within(
-        ClientConfig::default().serve(StreamableHttpClientTransport::from_config(
-            StreamableHttpClientTransportConfig::with_uri(bridge.mcp_url())
-                .auth_header(token.expose().to_owned()),
-        )),
-    )
-    .await
-    .expect("agent connects");
+    let agent = signed_in::agent(&bridge, home.path()).await;
 
     let blocker = rusqlite::Connection::open(data.join(bridge::activity::FILE_NAME))
         .expect("second connection");
