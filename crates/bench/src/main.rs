@@ -127,6 +127,10 @@ async fn run(
         targets::DAEMON_IDLE_MIB,
         Unit::MiB,
     );
+    report.info(
+        "daemon RSS, idle: its own (RssAnon; the rest is shared code)",
+        Unit::MiB.show(mib(idle.anon_kib)),
+    );
 
     // Latency: direct, daemon over HTTP, shim (and mcp-remote), interleaved.
     eprintln!("latency: {} calls per path…", args.latency_calls);
@@ -251,6 +255,10 @@ async fn run(
         mib(shim_mem.hwm_kib),
         targets::SHIM_RSS_MIB,
         Unit::MiB,
+    );
+    report.info(
+        "stdio shim RSS: its own (RssAnon; the rest is shared code)",
+        Unit::MiB.show(mib(shim_mem.anon_kib)),
     );
     if let Some((c, pid)) = remote {
         // mcp-remote runs under npx: the node process is a child of it, so

@@ -73,13 +73,17 @@ pub struct Mem {
     pub rss_kib: u64,
     /// VmHWM: the peak resident size so far.
     pub hwm_kib: u64,
+    /// RssAnon: the resident part that is the process's own (heap, stacks).
+    /// The rest of VmRSS is code and files, shared with every other process
+    /// mapping them and counted only as far as the page cache holds them.
+    pub anon_kib: u64,
 }
 
-/// Reads VmRSS and VmHWM of `pid`.
+/// Reads VmRSS, VmHWM and RssAnon of `pid`.
 pub fn mem(pid: u32) -> anyhow::Result<Mem> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read the status of process {pid}"))?;
-    parse_status(&status).with_context(|| format!("no VmRSS/VmHWM for process {pid}"))
+    parse_status(&status).with_context(|| format!("no VmRSS/VmHWM/RssAnon for process {pid}"))
 }
 
 fn parse_status(status: &str) -> Option<Mem> {
@@ -92,6 +96,7 @@ fn parse_status(status: &str) -> Option<Mem> {
     Some(Mem {
         rss_kib: field("VmRSS")?,
         hwm_kib: field("VmHWM")?,
+        anon_kib: field("RssAnon")?,
     })
 }
 
@@ -104,6 +109,7 @@ pub fn tree_mem(pid: u32) -> Mem {
         if let Ok(m) = mem(p) {
             total.rss_kib += m.rss_kib;
             total.hwm_kib += m.hwm_kib;
+            total.anon_kib += m.anon_kib;
         }
         queue.extend(children(p));
     }
@@ -316,12 +322,13 @@ mod tests {
 
     #[test]
     fn status_fields_are_read_in_kib() {
-        let status = "Name:\tcoder-bridge\nVmPeak:\t  900000 kB\nVmHWM:\t   12345 kB\nVmRSS:\t   10240 kB\nThreads:\t4\n";
+        let status = "Name:\tcoder-bridge\nVmPeak:\t  900000 kB\nVmHWM:\t   12345 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    3072 kB\nRssFile:\t    7168 kB\nThreads:\t4\n";
         assert_eq!(
             parse_status(status),
             Some(Mem {
                 rss_kib: 10240,
-                hwm_kib: 12345
+                hwm_kib: 12345,
+                anon_kib: 3072
             })
         );
         assert_eq!(parse_status("Name:\tx\nVmRSS:\t1 kB\n"), None);
