@@ -318,12 +318,18 @@ async fn run(
     }
 
     let secs = Duration::from_secs(args.throughput_secs);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     for n in SESSION_COUNTS {
         eprintln!("throughput: {n} session(s), {secs:?} each path, interleaved…");
         let direct = measure::sessions(n, || clients::http(&sim.mcp_url, &sim.session_token));
         let bridged = measure::sessions(n, || clients::http(&daemon.mcp_url, http_token.expose()));
-        let (direct_rate, rate) =
-            measure::throughput_pair(direct.await?, bridged.await?, secs).await?;
+        let (direct, bridged) = (direct.await?, bridged.await?);
+        // The daemon only works in the bridged slices, so its CPU time over
+        // the whole run is the cost of the calls relayed in them.
+        let cpu_before = procs::cpu_time(daemon.proc.pid)?;
+        let run = measure::throughput_pair(direct, bridged, secs).await?;
+        let cpu = procs::cpu_time(daemon.proc.pid)?.saturating_sub(cpu_before);
+        let (direct_rate, rate) = (run.direct, run.bridged);
         // Direct is the ceiling of this machine: the simulator and the
         // clients alone fill its cores; bridged calls share them with the daemon.
         report.info(
@@ -340,6 +346,20 @@ async fn run(
             format!("throughput, {n} session(s): daemon / direct"),
             Unit::Ratio.show(rate / direct_rate),
         );
+        if n == 64 && run.bridged_calls > 0 {
+            // The row above shares the cores with the agents and the simulator;
+            // this is what the daemon itself spends, and so what it could relay
+            // with the machine's cores to itself.
+            let per_call = cpu.as_secs_f64() / run.bridged_calls as f64;
+            report.info(
+                format!("daemon CPU per relayed call ({n} sessions)"),
+                Unit::Ms.show(per_call * 1000.0),
+            );
+            report.info(
+                format!("daemon capacity with the {cores} cores to itself (cores ÷ CPU per call)"),
+                Unit::PerSec.show(cores as f64 / per_call),
+            );
+        }
     }
     let loaded = procs::mem(daemon.proc.pid)?;
     report.info(

@@ -98,15 +98,27 @@ pub async fn close_all(clients: Vec<Client>) {
 /// neighbour slows both rather than one.
 const THROUGHPUT_SLICES: u32 = 4;
 
+/// What [`throughput_pair`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// Calls per second, direct to Coder.
+    pub direct: f64,
+    /// Calls per second through the daemon.
+    pub bridged: f64,
+    /// Calls that went through the daemon, warm-up included.
+    pub bridged_calls: u64,
+}
+
 /// Calls per second of two sets of sessions (direct, bridged), each set
 /// calling in a loop for `duration` in total, the two sets taking turns.
 pub async fn throughput_pair(
     direct: Vec<Client>,
     bridged: Vec<Client>,
     duration: Duration,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Throughput> {
     let direct: Vec<Arc<Client>> = direct.into_iter().map(Arc::new).collect();
     let bridged: Vec<Arc<Client>> = bridged.into_iter().map(Arc::new).collect();
+    let bridged_len = bridged.len() as u64;
     // A short untimed burst so every session is warm.
     for set in [&direct, &bridged] {
         try_join_all(set.iter().map(|c| clients::call(c))).await?;
@@ -126,7 +138,12 @@ pub async fn throughput_pair(
         close_all(set.into_iter().filter_map(Arc::into_inner).collect()).await;
     }
     let rate = |i: usize| done[i] as f64 / took[i].as_secs_f64();
-    Ok((rate(0), rate(1)))
+    Ok(Throughput {
+        direct: rate(0),
+        bridged: rate(1),
+        // The warm-up burst went through the daemon too.
+        bridged_calls: done[1] + bridged_len,
+    })
 }
 
 /// Every session calls in a loop for `duration`: calls completed and the

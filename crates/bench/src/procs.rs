@@ -135,8 +135,29 @@ fn children(pid: u32) -> Vec<u32> {
 /// The parent pid in a `/proc/<pid>/stat` line; the command name in
 /// parentheses may itself hold spaces and parentheses.
 fn parent_of(stat: &str) -> Option<u32> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+    stat_fields(stat)?.nth(1)?.parse().ok()
+}
+
+/// The fields after the command name of a `/proc/<pid>/stat` line, from
+/// `state` (field 3 in proc(5)) on.
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// CPU time `pid` has used so far, all threads, user and kernel.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read the stat of process {pid}"))?;
+    cpu_of(&stat).with_context(|| format!("no utime/stime for process {pid}"))
+}
+
+fn cpu_of(stat: &str) -> Option<Duration> {
+    // utime and stime are fields 14 and 15, in USER_HZ ticks, which the
+    // kernel's /proc ABI fixes at 100 per second.
+    let mut fields = stat_fields(stat)?.skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// A free port on 127.0.0.1 (the daemon takes a port, not port 0).
@@ -338,6 +359,20 @@ mod tests {
     fn the_parent_is_read_past_a_strange_command_name() {
         assert_eq!(parent_of("4242 (node (x) y) S 77 4242 1 0"), Some(77));
         assert_eq!(parent_of("garbage"), None);
+    }
+
+    #[test]
+    fn cpu_time_is_user_plus_kernel_ticks() {
+        let stat = "4242 (coder (bridge)) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 37 0 0 20 0 3 0";
+        assert_eq!(cpu_of(stat), Some(Duration::from_millis(2870)));
+        assert_eq!(cpu_of("4242 (x) S 1"), None);
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {}
+        assert!(cpu_time(std::process::id()).unwrap() >= Duration::from_millis(20));
     }
 
     #[test]
