@@ -28,11 +28,40 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub type Client = RunningService<RoleClient, ClientConfig>;
 
+/// How an agent's HTTP client treats its connections. Both kinds are out
+/// there, and they cost a server differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// Reused between calls: the TypeScript SDK's `fetch` (Claude Desktop,
+    /// Cursor, VS Code, Claude Code) and our own stdio shim.
+    KeepAlive,
+    /// A new TCP connection for every call: rmcp's default client turns
+    /// pooling off.
+    PerCall,
+}
+
+impl Connections {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Connections::KeepAlive => "keep-alive",
+            Connections::PerCall => "connection-per-call",
+        }
+    }
+}
+
 /// Connects over streamable HTTP with `Authorization: Bearer <token>`.
-pub async fn http(url: &str, token: &str) -> anyhow::Result<Client> {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
-    );
+pub async fn http(url: &str, token: &str, connections: Connections) -> anyhow::Result<Client> {
+    let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+    let transport = match connections {
+        Connections::KeepAlive => StreamableHttpClientTransport::with_client(
+            reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .build()
+                .context("cannot build an HTTP client")?,
+            config,
+        ),
+        Connections::PerCall => StreamableHttpClientTransport::from_config(config),
+    };
     tokio::time::timeout(STEP_TIMEOUT, ClientConfig::default().serve(transport))
         .await
         .with_context(|| format!("no MCP session with {url} in time"))?

@@ -13,12 +13,14 @@ mod procs;
 mod report;
 mod rtt;
 mod store;
+mod throughput;
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
 
+use clients::Connections;
 use report::{Report, Unit, added, mib, ms, percentile, targets};
 
 #[derive(Debug, Parser)]
@@ -134,8 +136,9 @@ async fn run(
 
     // Latency: direct, daemon over HTTP, shim (and mcp-remote), interleaved.
     eprintln!("latency: {} calls per path…", args.latency_calls);
-    let direct = clients::http(&sim.mcp_url, &sim.session_token).await?;
-    let via_daemon = clients::http(&daemon.mcp_url, http_token.expose()).await?;
+    let direct = clients::http(&sim.mcp_url, &sim.session_token, Connections::KeepAlive).await?;
+    let via_daemon =
+        clients::http(&daemon.mcp_url, http_token.expose(), Connections::KeepAlive).await?;
     let (via_shim, shim_pid) = clients::child(procs::shim_command(
         bins,
         &home,
@@ -318,49 +321,17 @@ async fn run(
     }
 
     let secs = Duration::from_secs(args.throughput_secs);
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let endpoints = throughput::Endpoints {
+        direct_url: &sim.mcp_url,
+        direct_token: &sim.session_token,
+        daemon_url: &daemon.mcp_url,
+        daemon_token: http_token.expose(),
+        daemon_pid: daemon.proc.pid,
+    };
     for n in SESSION_COUNTS {
-        eprintln!("throughput: {n} session(s), {secs:?} each path, interleaved…");
-        let direct = measure::sessions(n, || clients::http(&sim.mcp_url, &sim.session_token));
-        let bridged = measure::sessions(n, || clients::http(&daemon.mcp_url, http_token.expose()));
-        let (direct, bridged) = (direct.await?, bridged.await?);
-        // The daemon only works in the bridged slices, so its CPU time over
-        // the whole run is the cost of the calls relayed in them.
-        let cpu_before = procs::cpu_time(daemon.proc.pid)?;
-        let run = measure::throughput_pair(direct, bridged, secs).await?;
-        let cpu = procs::cpu_time(daemon.proc.pid)?.saturating_sub(cpu_before);
-        let (direct_rate, rate) = (run.direct, run.bridged);
-        // Direct is the ceiling of this machine: the simulator and the
-        // clients alone fill its cores; bridged calls share them with the daemon.
-        report.info(
-            format!("throughput, {n} session(s): direct (this machine's ceiling)"),
-            Unit::PerSec.show(direct_rate),
-        );
-        let name = format!("throughput, {n} session(s): through the daemon");
-        if n == 64 {
-            report.at_least(&name, rate, targets::CALLS_PER_SEC_64, Unit::PerSec);
-        } else {
-            report.info(name, Unit::PerSec.show(rate));
-        }
-        report.info(
-            format!("throughput, {n} session(s): daemon / direct"),
-            Unit::Ratio.show(rate / direct_rate),
-        );
-        if n == 64 && run.bridged_calls > 0 {
-            // The row above shares the cores with the agents and the simulator;
-            // this is what the daemon itself spends, and so what it could relay
-            // with the machine's cores to itself.
-            let per_call = cpu.as_secs_f64() / run.bridged_calls as f64;
-            report.info(
-                format!("daemon CPU per relayed call ({n} sessions)"),
-                Unit::Ms.show(per_call * 1000.0),
-            );
-            report.info(
-                format!("daemon capacity with the {cores} cores to itself (cores ÷ CPU per call)"),
-                Unit::PerSec.show(cores as f64 / per_call),
-            );
-        }
+        throughput::run(report, &endpoints, n, Connections::KeepAlive, secs).await?;
     }
+    throughput::run(report, &endpoints, 64, Connections::PerCall, secs).await?;
     let loaded = procs::mem(daemon.proc.pid)?;
     report.info(
         "daemon peak RSS (under 64 sessions)",
@@ -373,7 +344,7 @@ async fn run(
             args.calls, args.soak_sessions
         );
         let clients = measure::sessions(args.soak_sessions, || {
-            clients::http(&daemon.mcp_url, http_token.expose())
+            clients::http(&daemon.mcp_url, http_token.expose(), Connections::KeepAlive)
         })
         .await?;
         let soak = measure::soak(clients, daemon.proc.pid, SOAK_FIRST, args.calls).await?;

@@ -9,7 +9,8 @@ use anyhow::Context;
 use coder_sim::{Sim, SimConfig};
 
 use crate::{
-    clients, measure, procs,
+    clients::{self, Connections},
+    measure, procs,
     report::{Report, Unit, added, ms, percentile, targets},
 };
 
@@ -34,8 +35,13 @@ pub async fn compare(
         .issue("cursor")
         .context("issuing a client token")?;
     let daemon = procs::start_daemon(bins, &home).await?;
-    let direct = clients::http(sim.mcp_url().as_str(), &token).await?;
-    let via_daemon = clients::http(&daemon.mcp_url, client_token.expose()).await?;
+    let direct = clients::http(sim.mcp_url().as_str(), &token, Connections::KeepAlive).await?;
+    let via_daemon = clients::http(
+        &daemon.mcp_url,
+        client_token.expose(),
+        Connections::KeepAlive,
+    )
+    .await?;
     let lat = measure::latency(&[&direct, &via_daemon], calls, rounds).await?;
     let label = format!("{} ms deployment", delay.as_millis());
     let (d50, d99) = (percentile(&lat[0], 50.0), percentile(&lat[0], 99.0));
