@@ -2,8 +2,7 @@
 //! in-process on first use, its session kept in memory by the core (the
 //! user's stored sign-in is untouched). The same as `coder-bridge demo`.
 
-use bridge::auth::{StaticToken, UpstreamSession, User};
-use bridge::secret::Secret;
+use bridge::auth::User;
 use bridge::supervisor::{CredentialsOverride, DemoDeployment, DemoLauncher};
 use coder_sim::{Sim, SimConfig};
 use tokio::sync::Mutex;
@@ -24,19 +23,16 @@ impl SimLauncher {
 
 fn session(sim: &Sim) -> CredentialsOverride {
     let user = sim.demo_user();
-    CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: Some(User {
+    CredentialsOverride::session_token(
+        sim.url(),
+        sim.session_token(),
+        Some(User {
             id: user.id.to_string(),
             username: user.username.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
         }),
-    }
+    )
 }
 
 #[async_trait::async_trait]

@@ -4,9 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bridge::auth::{StaticToken, StoreChoice, UpstreamSession, User};
+use bridge::auth::{StoreChoice, User};
 use bridge::clients::Dirs;
-use bridge::secret::Secret;
 use bridge::supervisor::{
     Bridge, BridgeHandle, BridgeOptions, CredentialsOverride, DemoDeployment, DemoLauncher,
 };
@@ -243,19 +242,16 @@ impl Events {
 /// The simulator's session token as a fixed credential, as `coder-bridge demo` uses it.
 fn demo_session(sim: &Sim) -> CredentialsOverride {
     let user = sim.demo_user();
-    CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: Some(User {
+    CredentialsOverride::session_token(
+        sim.url(),
+        sim.session_token(),
+        Some(User {
             id: user.id.to_string(),
             username: user.username.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
         }),
-    }
+    )
 }
 
 /// "Try the demo": hands out the session of a simulator the test started.

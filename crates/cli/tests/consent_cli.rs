@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use bridge::auth::{StaticToken, StoreChoice, UpstreamSession};
+use bridge::auth::StoreChoice;
 use bridge::clients::Dirs;
 use bridge::consent::ConsentRequest;
 use bridge::events::ConsentDecision;
 use bridge::policy::Decision;
-use bridge::secret::Secret;
 use bridge::supervisor::{
     ActivityView, Bridge, BridgeHandle, BridgeOptions, CredentialsOverride, PolicyView,
 };
@@ -51,14 +50,11 @@ impl Setup {
         });
         o.secret_store = StoreChoice::File;
         o.consent_timeout = Duration::from_secs(30);
-        o.credentials = Some(CredentialsOverride {
-            token: StaticToken(UpstreamSession {
-                access_url: sim.url(),
-                access_token: Secret::new(sim.session_token()),
-                expires_at: None,
-            }),
-            user: None,
-        });
+        o.credentials = Some(CredentialsOverride::session_token(
+            sim.url(),
+            sim.session_token(),
+            None,
+        ));
         let bridge = within(Bridge::start(o)).await.expect("bridge starts");
         Self { home, sim, bridge }
     }

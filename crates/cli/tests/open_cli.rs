@@ -6,8 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use bridge::auth::{StaticToken, StoreChoice, UpstreamSession};
-use bridge::secret::Secret;
+use bridge::auth::StoreChoice;
 use bridge::supervisor::{Bridge, BridgeOptions, CredentialsOverride};
 use coder_sim::{Sim, SimConfig};
 
@@ -41,14 +40,11 @@ async fn open_prints_a_one_time_link_that_never_carries_the_control_token() {
     let mut options = BridgeOptions::new(&config, home.path().join("data/coder-bridge"));
     options.port = 0;
     options.secret_store = StoreChoice::File;
-    options.credentials = Some(CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: None,
-    });
+    options.credentials = Some(CredentialsOverride::session_token(
+        sim.url(),
+        sim.session_token(),
+        None,
+    ));
     let bridge = within(Bridge::start(options)).await.expect("bridge starts");
 
     let p = home.path().to_owned();

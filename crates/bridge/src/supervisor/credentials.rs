@@ -18,6 +18,20 @@ pub struct CredentialsOverride {
     pub user: Option<User>,
 }
 
+impl CredentialsOverride {
+    /// A Coder session token that does not expire (the demo's, a test's).
+    pub fn session_token(access_url: url::Url, token: String, user: Option<User>) -> Self {
+        Self {
+            token: StaticToken(UpstreamSession {
+                access_url,
+                access_token: Secret::new(token),
+                expires_at: None,
+            }),
+            user,
+        }
+    }
+}
+
 /// Delegates to the override while there is one, else to the auth room.
 /// Signing in or out through the handle drops the override, so the relay
 /// follows the user's choice without being rebuilt.

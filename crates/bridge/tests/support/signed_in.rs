@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bridge::auth::{StaticToken, StoreChoice, UpstreamSession};
-use bridge::secret::Secret;
+use bridge::auth::StoreChoice;
 use bridge::supervisor::{BridgeHandle, BridgeOptions, CredentialsOverride};
 use coder_sim::Sim;
 use rmcp::model::ClientConfig;
@@ -19,14 +18,11 @@ pub fn options(home: &Path, sim: &Sim) -> BridgeOptions {
     let mut options = BridgeOptions::new(config_dir(home), home.join("data"));
     options.port = 0;
     options.secret_store = StoreChoice::File;
-    options.credentials = Some(CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: None,
-    });
+    options.credentials = Some(CredentialsOverride::session_token(
+        sim.url(),
+        sim.session_token(),
+        None,
+    ));
     options
 }
 

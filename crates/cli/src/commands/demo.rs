@@ -6,9 +6,8 @@ use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use bridge::{
-    auth::{StaticToken, UpstreamSession, User},
+    auth::User,
     client_tokens::ClientTokens,
-    secret::Secret,
     supervisor::{CredentialsOverride, DemoDeployment, DemoLauncher},
 };
 use coder_sim::{Sim, SimConfig};
@@ -40,19 +39,16 @@ pub(crate) struct SimLauncher {
 
 fn demo_session(sim: &Sim) -> CredentialsOverride {
     let user = sim.demo_user();
-    CredentialsOverride {
-        token: StaticToken(UpstreamSession {
-            access_url: sim.url(),
-            access_token: Secret::new(sim.session_token()),
-            expires_at: None,
-        }),
-        user: Some(User {
+    CredentialsOverride::session_token(
+        sim.url(),
+        sim.session_token(),
+        Some(User {
             id: user.id.to_string(),
             username: user.username.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
         }),
-    }
+    )
 }
 
 impl SimLauncher {
