@@ -1,7 +1,7 @@
 //! Coder Bridge core: everything the tray app, the CLI and the daemon share.
 //!
 //! One process owns the user's Coder session and serves every local agent.
-//! The rooms below follow `ARCHITECTURE.md`; each owns its state and talks to
+//! The rooms below follow `docs/ARCHITECTURE.md`; each owns its state and talks to
 //! the others through typed handles and channels, never through globals.
 
 pub mod env;
