@@ -1,5 +1,6 @@
 // Entry point: boot, hash router, navigation badge and page-wide notices.
 
+import { describeAnswerer } from "./js/answerer.js";
 import { ApiError, daemonOrigin } from "./js/api.js";
 import { h, replace } from "./js/dom.js";
 import { connect, reconnectNow } from "./js/live.js";
@@ -196,6 +197,23 @@ on("status", (status) => {
   if (!status.signed_in && name === "status") navigate("welcome");
   if (status.signed_in && wasSignedIn === false && name === "welcome") navigate("status");
   wasSignedIn = status.signed_in;
+});
+
+// A consent answered from the command line (or anything else holding the
+// control token) is shown, so an agent approving itself is never silent.
+on("answered-outside", (data) => {
+  const tool = data.request?.tool ?? "A call";
+  const verdict = data.answer === "denied" ? "denied" : data.answer === "timed_out" ? "timed out" : "allowed";
+  replace(
+    banner,
+    h(
+      "div",
+      { class: "alert alert-error", "data-notice": "answered-outside" },
+      h("p", {}, h("strong", {}, `${tool} was ${verdict} outside the dashboard: `), describeAnswerer(data.by), "."),
+      h("p", { class: "muted small" }, "If that was not you, an agent may be answering its own requests: deny its next calls and check which programs can read the control token."),
+      h("button", { type: "button", class: "ghost", onclick: clearError }, "Dismiss"),
+    ),
+  );
 });
 
 on("connection", updateConnection);

@@ -148,11 +148,12 @@ pub async fn follow(
                 if view.kind == "added"
                     && let Some(request) = &view.request
                 {
-                    let agent = request.client_name.as_deref().unwrap_or(&request.agent);
-                    notify(
-                        &app,
-                        notices::consent_waiting(agent, &request.tool, request.irreversible),
-                    );
+                    notify(&app, notices::consent_waiting(request));
+                }
+                if let (Some(by), Some(request)) = (&view.by, &view.request)
+                    && let Some(notice) = notices::answered_from_outside(by, &request.tool)
+                {
+                    notify(&app, notice);
                 }
             }
             Ok(BridgeEvent::Status(status)) => {

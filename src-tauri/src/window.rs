@@ -12,14 +12,14 @@ use crate::shell::Shell;
 pub const MAIN_WINDOW: &str = "main";
 
 /// Brings the dashboard to the front, creating it on first use. A hidden
-/// window is reloaded through a fresh ticket first: its session cookie may
+/// window is reloaded through a fresh ticket first: its session may
 /// have expired while it was hidden.
 pub fn show_dashboard(app: &AppHandle) {
     let Some(bridge) = app.state::<Shell>().bridge.clone() else {
         tracing::warn!("the core is not running; there is no dashboard to show");
         return;
     };
-    let ticket_url = bridge.open_ui_url();
+    let ticket_url = bridge.open_tray_url();
     let Ok(url) = Url::parse(&ticket_url) else {
         tracing::warn!("the core gave an unparseable dashboard address");
         return;

@@ -1,9 +1,12 @@
 // The one door to the daemon: its control API (docs/control-api.md).
 //
-// Served by the daemon, the page talks to its own origin and is
-// authenticated by the `cb_session` cookie set when a one-time ticket was
-// exchanged. Inside the tray app the page comes from the app bundle, so it
-// talks to the daemon on its default port.
+// Served by the daemon, the page talks to its own origin. It is opened
+// through a one-time link (`/auth?ticket=…`) that sends the ticket on in the
+// URL fragment; the page spends it once for a session, keeps the session in
+// `sessionStorage` and sends it as `Authorization: Bearer` on every call.
+// Not a cookie: cookies for 127.0.0.1 are sent to every port of the host, so
+// any other local server the browser visits would receive one, while
+// `sessionStorage` belongs to this origin (scheme, host and port) alone.
 
 const DEFAULT_DAEMON = "http://127.0.0.1:7331";
 
@@ -32,13 +35,57 @@ export class ApiError extends Error {
   }
 }
 
+const SESSION_KEY = "coder-bridge-session";
+
+/** The dashboard session, if this tab has one. */
+export function session() {
+  try {
+    return sessionStorage.getItem(SESSION_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** `{Authorization: "Bearer …"}` when this tab has a session, else `{}`. */
+export function authHeaders() {
+  const value = session();
+  return value ? { Authorization: `Bearer ${value}` } : {};
+}
+
+// Spends a ticket handed over in the fragment (`#ticket=…`), once, before
+// any other call: the fragment is cleared first so the spent ticket is not
+// left in the address bar or the history.
+async function takeTicket() {
+  const match = /^#ticket=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return;
+  history.replaceState(null, "", `${location.pathname}${location.search}#/`);
+  try {
+    const response = await fetch(`${BASE}/auth/session`, {
+      method: "POST",
+      credentials: "omit",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ ticket: match[1] }),
+    });
+    if (!response.ok) return; // spent or expired: the page says how to get in
+    const { session: value } = await response.json();
+    if (value) sessionStorage.setItem(SESSION_KEY, value);
+  } catch {
+    // Unreachable: the first API call reports it.
+  }
+}
+
+/** Resolves once a ticket in the address (if any) has been exchanged. */
+export const ready = takeTicket();
+
 /** Call the control API; resolves to the parsed JSON body or throws ApiError. */
 export async function api(method, path, body) {
+  await ready;
   const init = {
     method,
-    credentials: BASE ? "include" : "same-origin",
+    credentials: "omit",
     cache: "no-store",
-    headers: { Accept: "application/json" },
+    headers: { Accept: "application/json", ...authHeaders() },
   };
   // State-changing requests must be JSON: the daemon refuses others (415),
   // which is what keeps cross-site forms out.

@@ -1,11 +1,13 @@
-// The live stream: `GET /api/events` (Server-Sent Events).
+// The live stream: `GET /api/events` (Server-Sent Events), read with
+// `fetch` rather than EventSource because EventSource cannot send the
+// `Authorization` header the session travels in (see api.js).
 //
-// EventSource retries by itself after a dropped connection, but gives up for
-// good when the daemon answers with an error status (a restarted daemon, an
-// expired session). So we own the retry: close, wait with backoff, reopen,
-// and refetch the snapshot, because events sent while we were away are lost.
+// We own the retry: on a dropped or refused stream, wait with backoff,
+// reopen, and refetch the snapshot, because events sent while we were away
+// are lost.
 
-import { BASE, get } from "./api.js";
+import { agentReachable } from "./answerer.js";
+import { BASE, authHeaders, get, ready } from "./api.js";
 import {
   addCall,
   addConsent,
@@ -20,15 +22,15 @@ import {
 const MIN_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30000;
 
-let source = null;
+let source = null; // the AbortController of the open stream
 let retryMs = MIN_RETRY_MS;
 let retryTimer = null;
 
-function parse(event) {
+function parse(name, data) {
   try {
-    return JSON.parse(event.data);
+    return JSON.parse(data);
   } catch {
-    console.warn(`ignoring a ${event.type} event that is not JSON`);
+    console.warn(`ignoring a ${name} event that is not JSON`);
     return null;
   }
 }
@@ -40,6 +42,8 @@ const handlers = {
     const id = data?.id ?? data?.request?.id;
     if (data?.kind === "added" && data.request) addConsent(data.request);
     else if (id) removeConsent(id);
+    // Never silent: an answer from outside the dashboard is announced.
+    if (data?.kind === "resolved" && agentReachable(data.by)) emit("answered-outside", data);
   },
   status: (data) => setStatus(data),
   signin: (data) => emit("signin", data),
@@ -61,39 +65,69 @@ const handlers = {
 export function connect() {
   clearTimeout(retryTimer);
   retryTimer = null;
-  source?.close();
+  source?.abort();
+  const controller = new AbortController();
+  source = controller;
   setConnection("connecting");
-  const es = new EventSource(`${BASE}/api/events`, { withCredentials: Boolean(BASE) });
-  source = es;
-  let opened = false;
-  es.addEventListener("open", async () => {
-    opened = true;
-    retryMs = MIN_RETRY_MS;
-    setConnection("live");
-    // Catch up on whatever changed while the stream was down.
-    try {
-      await loadSnapshot();
-    } catch (error) {
-      state.fatal = error;
-      emit("fatal", error);
+  stream(controller).then(
+    (opened) => lost(controller, opened),
+    () => lost(controller, false),
+  );
+}
+
+// Reads the stream until it ends; resolves to whether it was ever open.
+async function stream(controller) {
+  await ready;
+  const response = await fetch(`${BASE}/api/events`, {
+    credentials: "omit",
+    cache: "no-store",
+    headers: { Accept: "text/event-stream", ...authHeaders() },
+    signal: controller.signal,
+  });
+  if (!response.ok || !response.body) return false;
+  retryMs = MIN_RETRY_MS;
+  setConnection("live");
+  // Catch up on whatever changed while the stream was down.
+  loadSnapshot().catch((error) => {
+    state.fatal = error;
+    emit("fatal", error);
+  });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return true;
+    buffer += value.replaceAll("\r\n", "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      dispatch(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
     }
-  });
-  for (const [name, handle] of Object.entries(handlers)) {
-    es.addEventListener(name, (event) => {
-      const data = ["agents", "policy", "resync"].includes(name) ? {} : parse(event);
-      if (data !== null) handle(data);
-    });
   }
-  es.addEventListener("error", async () => {
-    if (source !== es) return;
-    es.close();
-    setConnection("offline");
-    emit("stream-lost", { wasOpen: opened });
-    // EventSource does not say why it failed. A daemon that restarted
-    // forgot this page's session: retrying would never succeed, so ask.
-    if (await sessionGone()) return;
-    schedule();
-  });
+}
+
+// One SSE message: `event:` and `data:` lines (comments and ids ignored).
+function dispatch(block) {
+  let name = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  const handle = handlers[name];
+  if (!handle) return;
+  const payload = ["agents", "policy", "resync"].includes(name) ? {} : parse(name, data.join("\n"));
+  if (payload !== null) handle(payload);
+}
+
+async function lost(controller, opened) {
+  if (source !== controller || controller.signal.aborted) return;
+  setConnection("offline");
+  emit("stream-lost", { wasOpen: opened });
+  // A daemon that restarted forgot this page's session: retrying would
+  // never succeed, so ask.
+  if (await sessionGone()) return;
+  schedule();
 }
 
 async function sessionGone() {

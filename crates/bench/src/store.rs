@@ -44,6 +44,8 @@ fn event(i: usize) -> CallEvent {
         bytes_in: 180,
         bytes_out: 2048,
         consent: Some(ConsentDecision::Allowed),
+        args_digest: None,
+        answered_by: None,
     }
 }
 

@@ -5,7 +5,10 @@
 //! Nobody answering in time denies the call; an agent that gives up (its
 //! future is dropped) withdraws its request.
 
+pub mod digest;
+pub mod face;
 mod gate;
+pub mod highlight;
 pub mod redact;
 mod types;
 
@@ -18,6 +21,8 @@ use uuid::Uuid;
 
 use crate::policy::{Decision, Policy, PolicyError};
 
+pub use self::digest::ArgumentsDigest;
+pub use self::face::{AnsweredBy, Face, FaceClaim};
 pub use self::gate::PolicyGate;
 pub use self::types::{
     Ask, ConsentAnswer, ConsentChange, ConsentError, ConsentOutcome, ConsentRequest, Resolution,
@@ -29,6 +34,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Calls one agent may have waiting at once; beyond this they are refused at
 /// once, so a runaway agent cannot bury the user in prompts.
 pub const MAX_PENDING_PER_AGENT: usize = 16;
+
+/// The arguments of all waiting calls together may take this many bytes
+/// (each call's own arguments are bounded by the server); beyond it new
+/// calls are refused rather than queued.
+pub const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 
 /// How many changes a slow face may lag behind before it must re-read `pending()`.
 const CHANGES_CAPACITY: usize = 256;
@@ -50,7 +60,7 @@ struct Inner {
 #[derive(Debug)]
 struct Pending {
     request: ConsentRequest,
-    reply: oneshot::Sender<ConsentAnswer>,
+    reply: oneshot::Sender<(ConsentAnswer, AnsweredBy)>,
 }
 
 impl ConsentQueue {
@@ -100,10 +110,21 @@ impl ConsentQueue {
     pub async fn ask(&self, ask: Ask) -> ConsentOutcome {
         let timeout = self.inner.timeout;
         let now = SystemTime::now();
+        let marked = highlight::mark_arguments(ask.arguments.as_ref(), ask.deployment_host.as_deref());
+        let arguments = ask.arguments.as_ref().map_or_else(
+            || "{}".to_owned(),
+            |a| serde_json::to_string_pretty(a).unwrap_or_default(),
+        );
         let request = ConsentRequest {
             id: Uuid::new_v4(),
             warnings: warnings(&ask),
-            arguments: redact::pretty_arguments(ask.arguments.as_ref()),
+            agent_name: crate::clients::agent(&ask.agent)
+                .map_or_else(|_| ask.agent.clone(), |a| a.display_name.to_owned()),
+            arguments_bytes: digest::canonical_bytes(ask.arguments.as_ref()).len(),
+            arguments,
+            digest: ask.digest,
+            fields: marked.fields,
+            highlights: marked.highlights,
             agent: ask.agent,
             client_name: ask.client_name,
             tool: ask.tool,
@@ -113,6 +134,7 @@ impl ConsentQueue {
             deadline: now + timeout,
         };
         let id = request.id;
+        let digest = request.digest.clone();
         let (reply, mut answer) = oneshot::channel();
         {
             let mut pending = self.lock();
@@ -123,6 +145,11 @@ impl ConsentQueue {
             if waiting >= MAX_PENDING_PER_AGENT {
                 tracing::warn!(agent = %request.agent, waiting, "too many calls waiting for consent; refusing");
                 return ConsentOutcome::TooManyPending;
+            }
+            let queued: usize = pending.values().map(|p| p.request.arguments_bytes).sum();
+            if queued + request.arguments_bytes > MAX_PENDING_BYTES {
+                tracing::warn!(agent = %request.agent, queued, "the consent queue is full; refusing");
+                return ConsentOutcome::QueueFull;
             }
             pending.insert(
                 id,
@@ -145,11 +172,14 @@ impl ConsentQueue {
 
         let answered = tokio::time::timeout(timeout, &mut answer).await;
         guard.armed = false;
+        let learn = |(answer, by)| outcome_of(answer, by, digest.clone());
         match answered {
-            Ok(Ok(answer)) => outcome_of(answer),
+            Ok(Ok(answer)) => learn(answer),
             // The sender is only dropped unanswered if the entry vanished,
             // which `answer` never does without replying: treat as denied.
-            Ok(Err(_)) => ConsentOutcome::Denied,
+            Ok(Err(_)) => ConsentOutcome::Denied {
+                by: AnsweredBy::in_process(),
+            },
             Err(_) => {
                 let mut pending = self.lock();
                 if pending.remove(&id).is_some() {
@@ -162,7 +192,7 @@ impl ConsentQueue {
                     // replies under the lock, so the reply is already here.
                     drop(pending);
                     match answer.try_recv() {
-                        Ok(answer) => outcome_of(answer),
+                        Ok(answer) => learn(answer),
                         Err(_) => ConsentOutcome::TimedOut { after: timeout },
                     }
                 }
@@ -170,18 +200,42 @@ impl ConsentQueue {
         }
     }
 
-    /// Answers a pending request. "Allow always" is saved in the policy first;
-    /// if that fails the request stays pending and the error is returned.
+    /// Answers a pending request from code in this process (no face).
     pub async fn answer(&self, id: Uuid, answer: ConsentAnswer) -> Result<(), ConsentError> {
+        self.answer_by(id, answer, AnsweredBy::in_process(), None)
+            .await
+    }
+
+    /// Answers a pending request on behalf of `by`. When `seen` is given it
+    /// must be the request's digest: an answer is for the arguments the user
+    /// looked at, never for others. "Allow always" is saved in the policy
+    /// first; if that fails the request stays pending and the error is returned.
+    pub async fn answer_by(
+        &self,
+        id: Uuid,
+        answer: ConsentAnswer,
+        by: AnsweredBy,
+        seen: Option<&ArgumentsDigest>,
+    ) -> Result<(), ConsentError> {
+        let (agent, tool) = {
+            let pending = self.lock();
+            let entry = pending.get(&id).ok_or(ConsentError::NotFound(id))?;
+            if let Some(seen) = seen
+                && *seen != entry.request.digest
+            {
+                return Err(ConsentError::DigestMismatch {
+                    id,
+                    seen: seen.to_string(),
+                    actual: entry.request.digest.to_string(),
+                });
+            }
+            (entry.request.agent.clone(), entry.request.tool.clone())
+        };
         if answer == ConsentAnswer::AllowAlways {
-            let (agent, tool) = {
-                let pending = self.lock();
-                let entry = pending.get(&id).ok_or(ConsentError::NotFound(id))?;
-                (entry.request.agent.clone(), entry.request.tool.clone())
-            };
             let policy = self.inner.policy.clone();
+            let setter = by.clone();
             tokio::task::spawn_blocking(move || {
-                policy.set_override(Some(&agent), &tool, Decision::Allow)
+                policy.set_override_by(Some(&agent), &tool, Decision::Allow, &setter)
             })
             .await
             .map_err(|e| {
@@ -195,19 +249,24 @@ impl ConsentQueue {
             let mut pending = self.lock();
             let entry = pending.remove(&id).ok_or(ConsentError::NotFound(id))?;
             // Reply while holding the lock (see the time-out branch in `ask`).
-            let _ = entry.reply.send(answer);
+            let _ = entry.reply.send((answer, by.clone()));
             entry.request
         };
-        tracing::info!(%id, agent = %request.agent, tool = %request.tool, ?answer, "consent answered");
-        self.resolved(id, resolution_of(answer));
+        tracing::info!(%id, agent = %request.agent, tool = %request.tool, ?answer, by = %by.describe(), "consent answered");
+        self.resolved_by(id, resolution_of(answer), Some(by));
         Ok(())
     }
 
     fn resolved(&self, id: Uuid, resolution: Resolution) {
-        let _ = self
-            .inner
-            .changes
-            .send(ConsentChange::RequestResolved { id, resolution });
+        self.resolved_by(id, resolution, None);
+    }
+
+    fn resolved_by(&self, id: Uuid, resolution: Resolution, by: Option<AnsweredBy>) {
+        let _ = self.inner.changes.send(ConsentChange::RequestResolved {
+            id,
+            resolution,
+            by,
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Pending>> {
@@ -239,11 +298,14 @@ impl Drop for Withdraw<'_> {
     }
 }
 
-fn outcome_of(answer: ConsentAnswer) -> ConsentOutcome {
+fn outcome_of(answer: ConsentAnswer, by: AnsweredBy, digest: ArgumentsDigest) -> ConsentOutcome {
     match answer {
-        ConsentAnswer::AllowOnce => ConsentOutcome::AllowedOnce,
-        ConsentAnswer::AllowAlways => ConsentOutcome::AllowedAlways,
-        ConsentAnswer::Deny => ConsentOutcome::Denied,
+        ConsentAnswer::AllowOnce | ConsentAnswer::AllowAlways => ConsentOutcome::Allowed {
+            always: answer == ConsentAnswer::AllowAlways,
+            digest,
+            by,
+        },
+        ConsentAnswer::Deny => ConsentOutcome::Denied { by },
     }
 }
 
@@ -266,7 +328,7 @@ fn warnings(ask: &Ask) -> Vec<String> {
             .as_ref()
             .and_then(|a| a.get("workspace"))
             .and_then(|w| w.as_str())
-            .map(|w| redact::truncate(w, 80));
+            .map(|w| w.chars().take(80).collect::<String>());
         out.push(match workspace {
             Some(name) => format!("If workspace \"{name}\" is stopped, this starts it."),
             None => "If the workspace is stopped, this starts it.".to_owned(),

@@ -62,6 +62,13 @@ pub struct CallEvent {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub consent: Option<ConsentDecision>,
+    /// SHA-256 of the arguments as sent upstream (`tools/call` only): what
+    /// the user approved, to match against the prompt.
+    #[serde(default)]
+    pub args_digest: Option<String>,
+    /// Who answered the consent prompt, or who changed the policy.
+    #[serde(default)]
+    pub answered_by: Option<crate::consent::AnsweredBy>,
 }
 
 /// Sender half shared by everything that emits events.

@@ -8,6 +8,7 @@ use std::{fmt, ops::Deref, sync::Arc};
 
 use rmcp::model::{JsonObject, ListToolsResult, Tool};
 
+use crate::consent::{AnsweredBy, ArgumentsDigest};
 use crate::events::ConsentDecision;
 
 /// One tool of the upstream's cached tool list, without copying it: the
@@ -71,6 +72,10 @@ pub struct GateRequest {
     pub client_name: Option<String>,
     pub tool: String,
     pub arguments: Option<JsonObject>,
+    /// The digest of `arguments` as the server will send them upstream.
+    pub digest: ArgumentsDigest,
+    /// The signed-in deployment's host, when known (the prompt marks other hosts).
+    pub deployment_host: Option<String>,
     /// The upstream's description of the tool (annotations included), when known.
     pub tool_info: Option<ToolRef>,
 }
@@ -79,10 +84,18 @@ pub struct GateRequest {
 pub enum GateDecision {
     /// Relay the call; the decision says how it was allowed (for the activity record).
     Allow(ConsentDecision),
+    /// The user allowed it: only arguments hashing to `digest` may be sent.
+    Approved {
+        decision: ConsentDecision,
+        digest: ArgumentsDigest,
+        by: AnsweredBy,
+    },
     /// Do not relay; the agent gets a tool error with `reason`.
     Deny {
         decision: ConsentDecision,
         reason: String,
+        /// Who denied it, when a person did.
+        by: Option<AnsweredBy>,
     },
 }
 
@@ -135,6 +148,7 @@ impl<G: CallGate> CallGate for PausableGate<G> {
             return GateDecision::Deny {
                 decision: ConsentDecision::DeniedByPolicy,
                 reason: PAUSED_REASON.to_owned(),
+                by: None,
             };
         }
         self.inner.admit(request).await

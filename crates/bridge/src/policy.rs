@@ -20,6 +20,7 @@ use rmcp::model::{JsonObject, Tool};
 use serde::{Deserialize, Serialize};
 
 use self::store::{PolicyFile, Stamp};
+use crate::consent::AnsweredBy;
 
 /// The policy file's name inside the config directory.
 pub const FILE_NAME: &str = "policy.json";
@@ -98,6 +99,22 @@ pub struct Overrides {
     pub tools: BTreeMap<String, Decision>,
     /// For one agent, by agent then tool; these win over `tools`.
     pub agents: BTreeMap<String, BTreeMap<String, Decision>>,
+    /// Who set each override and when, by [`override_key`].
+    #[serde(default)]
+    pub set_by: BTreeMap<String, SetBy>,
+}
+
+/// Who set an override, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetBy {
+    pub by: AnsweredBy,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// `"<agent>/<tool>"`, or `"*/<tool>"` for every agent: how [`Overrides::set_by`] is keyed.
+pub fn override_key(agent: Option<&str>, tool: &str) -> String {
+    format!("{}/{tool}", agent.unwrap_or("*"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +246,7 @@ impl Policy {
         Overrides {
             tools: state.file.tools.clone(),
             agents: state.file.agents.clone(),
+            set_by: state.file.set_by.clone(),
         }
     }
 
@@ -240,13 +258,34 @@ impl Policy {
         tool: &str,
         decision: Decision,
     ) -> Result<(), PolicyError> {
+        self.set_override_by(agent, tool, decision, &AnsweredBy::in_process())
+    }
+
+    /// [`Policy::set_override`], remembering who set it.
+    pub fn set_override_by(
+        &self,
+        agent: Option<&str>,
+        tool: &str,
+        decision: Decision,
+        by: &AnsweredBy,
+    ) -> Result<(), PolicyError> {
         check_names(agent, tool)?;
         self.modify(|file| {
             let map = match agent {
                 Some(agent) => file.agents.entry(agent.to_owned()).or_default(),
                 None => &mut file.tools,
             };
-            map.insert(tool.to_owned(), decision) != Some(decision)
+            let changed = map.insert(tool.to_owned(), decision) != Some(decision);
+            if changed {
+                file.set_by.insert(
+                    override_key(agent, tool),
+                    SetBy {
+                        by: by.clone(),
+                        at_ms: now_ms(),
+                    },
+                );
+            }
+            changed
         })
         .map(|_| ())
     }
@@ -254,18 +293,21 @@ impl Policy {
     /// Removes an override; returns whether there was one.
     pub fn clear_override(&self, agent: Option<&str>, tool: &str) -> Result<bool, PolicyError> {
         check_names(agent, tool)?;
-        self.modify(|file| match agent {
-            Some(agent) => {
-                let Some(map) = file.agents.get_mut(agent) else {
-                    return false;
-                };
-                let removed = map.remove(tool).is_some();
-                if map.is_empty() {
-                    file.agents.remove(agent);
+        self.modify(|file| {
+            file.set_by.remove(&override_key(agent, tool));
+            match agent {
+                Some(agent) => {
+                    let Some(map) = file.agents.get_mut(agent) else {
+                        return false;
+                    };
+                    let removed = map.remove(tool).is_some();
+                    if map.is_empty() {
+                        file.agents.remove(agent);
+                    }
+                    removed
                 }
-                removed
+                None => file.tools.remove(tool).is_some(),
             }
-            None => file.tools.remove(tool).is_some(),
         })
     }
 
@@ -332,6 +374,13 @@ impl Policy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn check_names(agent: Option<&str>, tool: &str) -> Result<(), PolicyError> {

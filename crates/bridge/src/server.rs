@@ -10,6 +10,7 @@ pub mod daemon_file;
 pub mod guard;
 mod handler;
 pub mod stdio;
+pub mod limits;
 pub mod summary;
 
 use std::{

@@ -208,6 +208,7 @@ impl Bridge {
                 daemon,
                 paused,
                 hub,
+                events: events.clone(),
                 attempts: Attempts::default(),
                 cancel,
                 tasks,
@@ -250,6 +251,8 @@ struct Core {
     /// "Pause relay": while set, the gate refuses every call.
     paused: Arc<AtomicBool>,
     hub: hub::Hub,
+    /// Call events (the activity's feed); policy changes are recorded here too.
+    events: crate::events::EventSender,
     attempts: Attempts,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -273,9 +276,19 @@ impl BridgeHandle {
         format!("http://{}/", self.local_addr())
     }
 
-    /// A one-time URL that signs a browser (or the tray window) in to the UI.
+    /// A one-time URL that signs a browser in to the UI.
     pub fn open_ui_url(&self) -> String {
         let ticket = self.core.access.issue_ticket();
+        crate::web::ticket_url(self.local_addr(), &ticket)
+    }
+
+    /// A one-time URL for the tray's own window: its answers are recorded as
+    /// the tray's.
+    pub fn open_tray_url(&self) -> String {
+        let ticket = self
+            .core
+            .access
+            .issue_ticket_for(crate::consent::Face::Tray);
         crate::web::ticket_url(self.local_addr(), &ticket)
     }
 

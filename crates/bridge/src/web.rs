@@ -8,8 +8,9 @@
 //!    rebinding, cross-site pages);
 //! 2. state-changing requests carry `Content-Type: application/json` (a
 //!    cross-site form cannot send it);
-//! 3. the caller holds the control token (bearer) or a browser session
-//!    cookie obtained with a one-time ticket.
+//! 3. the caller holds the control token or a dashboard session obtained
+//!    with a one-time ticket, either sent as `Authorization: Bearer` (no
+//!    cookie: one for 127.0.0.1 would reach every port of the host).
 //!
 //! Handlers only translate HTTP to calls on [`BridgeHandle`]; the rooms'
 //! state is never touched from here.
@@ -55,6 +56,7 @@ pub fn router(slot: BridgeSlot) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/auth", get(api::redeem_ticket))
+        .route("/auth/session", axum::routing::post(api::start_session))
         .fallback(get(assets::serve))
         .layer(middleware::from_fn_with_state(
             slot.clone(),
@@ -121,21 +123,22 @@ async fn require_json(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if changes {
-        let json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !json {
-            return ApiError::UnsupportedMediaType.into_response();
-        }
+    if changes && !is_json(request.headers()) {
+        return ApiError::UnsupportedMediaType.into_response();
     }
     next.run(request).await
 }
 
-/// 401 unless the request carries the control token or a session cookie.
+/// `Content-Type: application/json` (a cross-site form cannot send it).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// 401 unless the request carries the control token or a dashboard session.
 /// The caller kind goes into the request's extensions (tickets need bearer).
 async fn require_caller(
     State(slot): State<BridgeSlot>,
@@ -162,7 +165,7 @@ async fn require_caller(
 
 /// Headers on every answer of this room: CSP, no sniffing, no referrer.
 async fn security_headers(request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/api") || request.uri().path() == "/auth";
+    let api = request.uri().path().starts_with("/api") || request.uri().path().starts_with("/auth");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(

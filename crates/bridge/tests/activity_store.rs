@@ -25,6 +25,8 @@ fn event(agent: &str, tool: &str, outcome: Outcome, latency_ms: u64) -> CallEven
         bytes_in: 120,
         bytes_out: 4096,
         consent: Some(ConsentDecision::Allowed),
+        args_digest: None,
+        answered_by: None,
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge::consent::{
-    ConsentAnswer, ConsentChange, ConsentQueue, ConsentRequest, PolicyGate, Resolution,
+    AnsweredBy, ArgumentsDigest, ConsentAnswer, ConsentChange, ConsentQueue, ConsentRequest,
+    Face, FaceClaim, PolicyGate, Resolution,
 };
 use bridge::events::ConsentDecision;
 use bridge::gate::{CallGate, GateDecision, GateRequest};
@@ -35,18 +36,31 @@ fn fixture(wait: Duration) -> Fixture {
 }
 
 fn bash_call(agent: &str) -> GateRequest {
+    let arguments = serde_json::json!({
+        "workspace": "dev",
+        "command": "export CODER_SESSION_TOKEN=abcdEFGH12-abcdefghijklmnopqrstuv && make",
+        "api_token": "hunter2",
+    })
+    .as_object()
+    .cloned();
     GateRequest {
         agent: agent.to_owned(),
         client_name: Some("Cursor".to_owned()),
         tool: "coder_workspace_bash".to_owned(),
-        arguments: serde_json::json!({
-            "workspace": "dev",
-            "command": "export CODER_SESSION_TOKEN=abcdEFGH12-abcdefghijklmnopqrstuv && make",
-            "api_token": "hunter2",
-        })
-        .as_object()
-        .cloned(),
+        digest: ArgumentsDigest::of(arguments.as_ref()),
+        arguments,
+        deployment_host: Some("coder.example.com".to_owned()),
         tool_info: None,
+    }
+}
+
+/// `request` with other arguments, its digest following them.
+fn with_arguments(request: GateRequest, arguments: serde_json::Value) -> GateRequest {
+    let arguments = arguments.as_object().cloned();
+    GateRequest {
+        digest: ArgumentsDigest::of(arguments.as_ref()),
+        arguments,
+        ..request
     }
 }
 
@@ -97,23 +111,26 @@ async fn allow_once_lets_one_call_through_and_asks_again() {
         "{:?}",
         request.warnings
     );
+    // The prompt shows exactly what will run: nothing masked, nothing cut.
     assert!(
         request.arguments.contains("\"workspace\": \"dev\""),
         "{}",
         request.arguments
     );
-    assert!(
-        !request
-            .arguments
-            .contains("abcdEFGH12-abcdefghijklmnopqrstuv"),
-        "{}",
-        request.arguments
+    let field = |path: &str| {
+        request
+            .fields
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.value.clone())
+    };
+    assert_eq!(
+        field("/command").as_deref(),
+        Some("export CODER_SESSION_TOKEN=abcdEFGH12-abcdefghijklmnopqrstuv && make")
     );
-    assert!(
-        !request.arguments.contains("hunter2"),
-        "{}",
-        request.arguments
-    );
+    assert_eq!(field("/api_token").as_deref(), Some("hunter2"));
+    assert_eq!(request.agent_name, "Cursor", "the agent's display name");
+    assert_eq!(request.digest, bash_call("cursor").digest);
     assert!(request.deadline > request.created_at);
     assert_eq!(f.gate.queue().pending(), vec![request.clone()]);
 
@@ -123,7 +140,14 @@ async fn allow_once_lets_one_call_through_and_asks_again() {
         .await
         .expect("answer");
     let decision = timeout(BOUND, call).await.expect("in time").expect("task");
-    assert_eq!(decision, GateDecision::Allow(ConsentDecision::AllowedOnce));
+    assert_eq!(
+        decision,
+        GateDecision::Approved {
+            decision: ConsentDecision::AllowedOnce,
+            digest: request.digest.clone(),
+            by: AnsweredBy::in_process(),
+        }
+    );
     assert_eq!(next_resolved(&mut f.changes).await, Resolution::AllowedOnce);
     assert!(f.gate.queue().pending().is_empty());
 
@@ -138,7 +162,10 @@ async fn allow_once_lets_one_call_through_and_asks_again() {
         .await
         .expect("deny");
     let decision = timeout(BOUND, again).await.expect("in time").expect("task");
-    let GateDecision::Deny { decision, reason } = decision else {
+    let GateDecision::Deny {
+        decision, reason, ..
+    } = decision
+    else {
         panic!("expected a denial, got {decision:?}")
     };
     assert_eq!(decision, ConsentDecision::Denied);
@@ -157,10 +184,13 @@ async fn allow_always_is_remembered_across_a_reopen() {
         .answer(request.id, ConsentAnswer::AllowAlways)
         .await
         .expect("answer");
-    assert_eq!(
+    assert!(matches!(
         timeout(BOUND, call).await.expect("in time").expect("task"),
-        GateDecision::Allow(ConsentDecision::AllowedAlways)
-    );
+        GateDecision::Approved {
+            decision: ConsentDecision::AllowedAlways,
+            ..
+        }
+    ));
     assert_eq!(
         next_resolved(&mut f.changes).await,
         Resolution::AllowedAlways
@@ -195,7 +225,10 @@ async fn unanswered_calls_time_out_with_a_reason() {
         waited >= Duration::from_secs(120) && waited < Duration::from_secs(121),
         "{waited:?}"
     );
-    let GateDecision::Deny { decision, reason } = decision else {
+    let GateDecision::Deny {
+        decision, reason, ..
+    } = decision
+    else {
         panic!("expected a denial, got {decision:?}")
     };
     assert_eq!(decision, ConsentDecision::TimedOut);
@@ -248,7 +281,10 @@ async fn denied_tools_are_hidden_and_refused_without_asking() {
     let decision = timeout(BOUND, f.gate.admit(bash_call("cursor")))
         .await
         .expect("no prompt");
-    let GateDecision::Deny { decision, reason } = decision else {
+    let GateDecision::Deny {
+        decision, reason, ..
+    } = decision
+    else {
         panic!("expected a denial, got {decision:?}")
     };
     assert_eq!(decision, ConsentDecision::DeniedByPolicy);
@@ -258,8 +294,7 @@ async fn denied_tools_are_hidden_and_refused_without_asking() {
     // Read-only tools go straight through.
     let list = GateRequest {
         tool: "coder_list_workspaces".to_owned(),
-        arguments: None,
-        ..bash_call("cursor")
+        ..with_arguments(bash_call("cursor"), serde_json::Value::Null)
     };
     assert_eq!(
         f.gate.admit(list).await,
@@ -274,10 +309,10 @@ async fn irreversible_calls_are_flagged_in_the_prompt() {
     let call = tokio::spawn(async move {
         gate.admit(GateRequest {
             tool: "coder_create_workspace_build".to_owned(),
-            arguments: serde_json::json!({"workspace_id": "w1", "transition": "delete"})
-                .as_object()
-                .cloned(),
-            ..bash_call("claude-code")
+            ..with_arguments(
+                bash_call("claude-code"),
+                serde_json::json!({"workspace_id": "w1", "transition": "delete"}),
+            )
         })
         .await
     });
@@ -317,7 +352,10 @@ async fn one_agent_cannot_bury_the_user_in_prompts() {
     let refused = timeout(BOUND, f.gate.admit(bash_call("cursor")))
         .await
         .expect("refused at once");
-    let GateDecision::Deny { decision, reason } = refused else {
+    let GateDecision::Deny {
+        decision, reason, ..
+    } = refused
+    else {
         panic!("expected a refusal, got {refused:?}")
     };
     assert_eq!(decision, ConsentDecision::DeniedByPolicy);
@@ -337,6 +375,81 @@ async fn one_agent_cannot_bury_the_user_in_prompts() {
         assert_eq!(next_resolved(&mut f.changes).await, Resolution::Withdrawn);
     }
     assert!(f.gate.queue().pending().is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_for_other_arguments_is_refused_and_the_call_keeps_waiting() {
+    let mut f = fixture(Duration::from_secs(60));
+    let gate = f.gate.clone();
+    let call = tokio::spawn(async move { gate.admit(bash_call("cursor")).await });
+    let request = next_added(&mut f.changes).await;
+
+    // The user looked at other arguments (say, an earlier request's).
+    let other = ArgumentsDigest::of(
+        serde_json::json!({"workspace": "dev", "command": "ls"})
+            .as_object(),
+    );
+    let by = AnsweredBy::session(Face::Web, "1a2b3c4d");
+    let err = f
+        .gate
+        .queue()
+        .answer_by(request.id, ConsentAnswer::AllowOnce, by.clone(), Some(&other))
+        .await
+        .expect_err("a digest that is not the request's");
+    assert_eq!(err.code(), "consent_digest_mismatch");
+    assert_eq!(f.gate.queue().pending().len(), 1, "still waiting");
+    assert!(!call.is_finished());
+
+    // The right digest is accepted, and the call learns who answered.
+    f.gate
+        .queue()
+        .answer_by(
+            request.id,
+            ConsentAnswer::AllowOnce,
+            by.clone(),
+            Some(&request.digest),
+        )
+        .await
+        .expect("answer");
+    let GateDecision::Approved {
+        digest, by: answered, ..
+    } = timeout(BOUND, call).await.expect("in time").expect("task")
+    else {
+        panic!("expected an approval")
+    };
+    assert_eq!((digest, answered), (request.digest, by));
+}
+
+#[tokio::test]
+async fn allow_always_records_who_set_the_override() {
+    let mut f = fixture(Duration::from_secs(60));
+    let gate = f.gate.clone();
+    let call = tokio::spawn(async move { gate.admit(bash_call("cursor")).await });
+    let request = next_added(&mut f.changes).await;
+    let by = AnsweredBy::control_token(Some(FaceClaim::this_cli_process()));
+    f.gate
+        .queue()
+        .answer_by(request.id, ConsentAnswer::AllowAlways, by.clone(), None)
+        .await
+        .expect("answer");
+    timeout(BOUND, call).await.expect("in time").expect("task");
+    let resolved_by = loop {
+        match timeout(BOUND, f.changes.recv()).await.expect("change").expect("open") {
+            ConsentChange::RequestResolved { by, .. } => break by,
+            ConsentChange::RequestAdded { .. } => {}
+        }
+    };
+    assert_eq!(resolved_by.as_ref(), Some(&by));
+    let overrides = Policy::open(f.dir.path().join("policy.json"))
+        .expect("reopen")
+        .overrides();
+    let set = overrides
+        .set_by
+        .get("cursor/coder_workspace_bash")
+        .expect("who set it is on disk");
+    assert_eq!(set.by, by);
+    assert_eq!(set.by.pid, Some(std::process::id()));
+    assert!(set.by.claimed && set.at_ms > 0);
 }
 
 #[test]

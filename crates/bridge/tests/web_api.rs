@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 type Agent = RunningService<RoleClient, ClientConfig>;
 
+mod trust;
+
 async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
@@ -127,7 +129,9 @@ impl Harness {
 
     /// An MCP client for `agent`, with the client token from its copyable entry.
     async fn agent(&self, agent: &str) -> Agent {
-        let (status, entry) = self.get(&format!("/api/agents/{agent}/entry")).await;
+        let (status, entry) = self
+            .post(&format!("/api/agents/{agent}/entry"), json!({}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{entry}");
         let header = entry["entry"]["headers"]["Authorization"]
             .as_str()
@@ -302,29 +306,43 @@ async fn access_needs_a_credential_the_right_host_origin_and_json() {
     assert_eq!(status["endpoint"], json!(h.bridge.mcp_url()));
     assert_eq!(status["demo"], true);
 
-    // Ticket → cookie, once.
+    // Ticket → session, once; the session is a bearer credential, never a
+    // cookie (a cookie for 127.0.0.1 would go to every port of the host).
     let (s, t) = h.post("/api/tickets", json!({})).await;
     assert_eq!(s, StatusCode::OK);
     let ticket_url = t["url"].as_str().expect("url").to_owned();
+    let ticket = ticket_url.split("ticket=").nth(1).expect("ticket").to_owned();
     let (s, headers, _) = h.send(h.http.get(&ticket_url)).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
-    let cookie = headers["set-cookie"].to_str().expect("cookie").to_owned();
-    assert!(cookie.starts_with("cb_session="));
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
-    let pair = cookie.split(';').next().expect("pair").to_owned();
-    let (s, _, _) = h.send(h.http.get(&url).header("cookie", &pair)).await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _, _) = h.send(h.http.get(&ticket_url)).await;
+    assert_eq!(headers["location"], format!("/#ticket={ticket}").as_str());
+    let expired = headers["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(
+        expired.starts_with("cb_session=;") && expired.contains("Max-Age=0"),
+        "only an old cookie is expired: {expired}"
+    );
+    let exchange = format!("{}/auth/session", h.base);
+    let (s, headers, session) = h
+        .send(h.http.post(&exchange).json(&json!({ "ticket": ticket })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{session}");
+    assert!(headers.get("set-cookie").is_none(), "no session cookie");
+    assert_eq!(headers["cache-control"], "no-store");
+    let session = session["session"].as_str().expect("session").to_owned();
+    let (s, _, _) = h.send(h.http.get(&url).bearer_auth(&session)).await;
+    assert_eq!(s, StatusCode::OK, "the session authenticates as a bearer");
+    let cookie = format!("cb_session={session}");
+    let (s, _, _) = h.send(h.http.get(&url).header("cookie", &cookie)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a cookie is not a credential");
+    let (s, _, _) = h
+        .send(h.http.post(&exchange).json(&json!({ "ticket": ticket })))
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a ticket works once");
+    let (s, _, _) = h.send(h.http.get(&ticket_url)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a spent link says it expired");
     // A browser session cannot mint more tickets.
     let tickets = format!("{}/api/tickets", h.base);
     let (s, _, _) = h
-        .send(
-            h.http
-                .post(&tickets)
-                .header("cookie", &pair)
-                .json(&json!({})),
-        )
+        .send(h.http.post(&tickets).bearer_auth(&session).json(&json!({})))
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 

@@ -181,6 +181,8 @@ async fn activity_reads_the_database_without_a_daemon() {
             } else {
                 ConsentDecision::Allowed
             }),
+            args_digest: None,
+            answered_by: None,
         });
     }
     store.flush().await.expect("flush");

@@ -1,6 +1,7 @@
 // Activity: the live feed of calls (SSE) with filters, and charts of calls
 // and latency per tool and per agent from /api/activity/stats.
 
+import { describeAnswerer } from "../answerer.js";
 import { get, query } from "../api.js";
 import { barChart } from "../charts.js";
 import { formatBytes, formatMs, formatTime, h, replace } from "../dom.js";
@@ -249,12 +250,21 @@ function rowFor(row, live) {
   const outcome = row.outcome ?? "ok";
   return h("tr", { class: live ? "row-new" : null, "data-tool": row.tool ?? "", "data-outcome": outcome },
     h("td", { class: "nowrap" }, formatTime(row.at)),
-    h("td", {}, row.client_name ? h("span", { title: row.agent }, row.client_name) : row.agent),
+    // The agent the token belongs to; what the client calls itself is secondary.
+    h("td", {}, row.agent, row.client_name && row.client_name !== row.agent ? h("div", { class: "muted small" }, "says it is ", h("q", {}, row.client_name)) : null),
     h("td", {}, h("code", {}, row.tool ?? row.method)),
     h("td", {}, h("span", { class: `pill pill-${outcome}` }, OUTCOMES[outcome] ?? outcome), row.error ? h("div", { class: "error-text small" }, row.error) : null),
     h("td", { class: "num" }, formatMs(latency)),
-    h("td", {}, row.consent ? (CONSENT[row.consent] ?? row.consent) : "–"),
+    h("td", { "data-answered-by": row.answered_by?.face ?? "" }, row.consent ? (CONSENT[row.consent] ?? row.consent) : (row.answered_by ? "" : "–"), answeredBy(row.answered_by)),
     h("td", { class: "num nowrap" }, `${formatBytes(row.bytes_in)} / ${formatBytes(row.bytes_out)}`),
-    h("td", { class: "args" }, row.arguments_summary ? h("code", {}, row.arguments_summary) : "–"),
+    h("td", { class: "args" }, row.arguments_summary ? h("code", {}, row.arguments_summary) : "–",
+      row.args_digest ? h("div", { class: "digest small muted", title: row.args_digest }, `sha256:${row.args_digest.slice(0, 12)}`) : null),
   );
+}
+
+// Who answered. Answers given with the control token could come from any
+// process of the user, an agent with a shell included: they stand out.
+function answeredBy(by) {
+  if (!by) return null;
+  return h("div", { class: ["small", by.credential === "web_session" ? "muted" : "answered-outside"] }, describeAnswerer(by));
 }

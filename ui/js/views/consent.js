@@ -50,7 +50,7 @@ export function render(root, { showError, clearError }) {
     const bar = h("progress", { max: 1000, value: 1000, "aria-hidden": "true" });
     const buttons = [
       h("button", { type: "button", class: "primary", "data-answer": "allow_once", onclick: () => answer(request, "allow_once") }, "Allow once"),
-      h("button", { type: "button", class: "secondary", "data-answer": "allow_always", onclick: () => answer(request, "allow_always") }, `Always allow for ${request.agent}`),
+      h("button", { type: "button", class: "secondary", "data-answer": "allow_always", onclick: () => answer(request, "allow_always") }, `Always allow for ${request.agent_name || request.agent}`),
       h("button", { type: "button", class: "danger", "data-answer": "deny", onclick: () => answer(request, "deny") }, "Deny"),
     ];
     const warnings = [];
@@ -73,13 +73,16 @@ export function render(root, { showError, clearError }) {
     for (const text of extra) warnings.push(h("p", { class: "warning", role: "note" }, text));
     const el = h("article", { class: ["card", "consent-card", request.irreversible && "consent-irreversible"], "aria-labelledby": headingId, "data-consent-id": id },
       h("header", { class: "consent-head" },
-        h("h2", { id: headingId }, h("span", { class: "agent-name" }, request.client_name || request.agent), " wants to run ", h("code", {}, request.tool)),
+        // The agent the client token belongs to, never what the client calls itself.
+        h("h2", { id: headingId }, h("span", { class: "agent-name" }, request.agent_name || request.agent), " wants to run ", h("code", {}, request.tool)),
         timer,
       ),
       bar,
       warnings,
-      h("p", { class: "muted small" }, `Asked ${formatTime(request.created_at)} by agent `, h("code", {}, request.agent)),
-      request.arguments ? h("details", { open: true }, h("summary", {}, "Arguments"), h("pre", { class: "snippet" }, request.arguments)) : null,
+      h("p", { class: "muted small" }, `Asked ${formatTime(request.created_at)} by agent `, h("code", {}, request.agent),
+        request.client_name ? [" — the client says it is ", h("q", { class: "client-claim" }, request.client_name)] : null),
+      highlightList(request),
+      argumentsView(request),
       h("div", { class: "actions" }, buttons),
     );
     return { el, request, timer, bar, buttons };
@@ -90,11 +93,16 @@ export function render(root, { showError, clearError }) {
     const card = cards.get(request.id);
     for (const b of card?.buttons ?? []) b.disabled = true;
     try {
-      await post(`/api/consent/${encodeURIComponent(request.id)}`, { answer: choice });
+      // The digest names the arguments on screen: the daemon refuses the
+      // answer if the waiting call's arguments are not these.
+      await post(`/api/consent/${encodeURIComponent(request.id)}`, { answer: choice, digest: request.digest });
       announcer.textContent = `${choice === "deny" ? "Denied" : "Allowed"} ${request.tool}.`;
       removeConsent(request.id);
     } catch (error) {
-      if (error.code === "not_found") {
+      if (error.code === "consent_digest_mismatch") {
+        for (const b of card?.buttons ?? []) b.disabled = false;
+        showError(error, "The arguments changed; nothing was allowed");
+      } else if (error.code === "not_found") {
         announcer.textContent = `The ${request.tool} request had already ended.`;
         removeConsent(request.id);
       } else {
@@ -131,3 +139,51 @@ export function render(root, { showError, clearError }) {
     off();
   };
 }
+
+// What commonly hides intent, listed above the arguments: the list is a
+// pointer, the arguments below are always whole.
+function highlightList(request) {
+  const found = request.highlights ?? [];
+  if (found.length === 0) return null;
+  return h("div", { class: "warning consent-highlights", role: "note" },
+    h("strong", {}, "Look closely: "),
+    h("ul", {}, found.map((f) => h("li", { "data-highlight": f.kind },
+      h("code", {}, f.path), " ", f.note, ": ", h("code", { class: "excerpt" }, f.excerpt)))),
+  );
+}
+
+// Every argument in full, verbatim: long values wrap and scroll, nothing is
+// cut or masked. Marked parts get a class per mark; characters that would
+// not show are drawn as their \u{…} spelling.
+function argumentsView(request) {
+  const fields = request.fields ?? [];
+  const digest = request.digest ? h("span", { class: "digest", title: request.digest }, `sha256:${request.digest.slice(0, 12)}`) : null;
+  const summary = h("summary", {}, "Arguments ", h("span", { class: "muted small" }, `(${request.arguments_bytes ?? 0} bytes, in full) `), digest);
+  if (fields.length === 0) return h("details", { open: true, class: "arguments" }, summary, h("pre", { class: "snippet" }, request.arguments ?? "{}"));
+  return h("details", { open: true, class: "arguments" }, summary,
+    h("dl", { class: "argument-fields" }, fields.map((f) => [
+      h("dt", {}, h("code", {}, f.path)),
+      h("dd", {}, h("pre", { class: "snippet argument-value", "data-path": f.path }, (f.segments ?? [{ text: f.value }]).map(segment))),
+    ])),
+  );
+}
+
+function segment(s) {
+  const marks = s.marks ?? [];
+  if (marks.length === 0 && !s.shown) return s.text;
+  return h("mark", {
+    class: ["hl", ...marks.map((m) => `hl-${m.replaceAll("_", "-")}`)],
+    "data-marks": marks.join(" "),
+    title: marks.map((m) => MARK_NAMES[m] ?? m).join("; "),
+  }, s.shown ?? s.text);
+}
+
+const MARK_NAMES = {
+  command_substitution: "runs another command and pastes its output here",
+  ifs_trick: "spells a space so it does not look like one",
+  pipe_to_shell: "pipes text into a program that runs it",
+  base64_blob: "encoded text that cannot be read as it is",
+  other_host: "contacts a host other than your Coder deployment",
+  long_line: "a very long line",
+  invisible: "a character that does not show on screen",
+};

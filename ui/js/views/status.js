@@ -99,7 +99,8 @@ export function render(root, { showError, clearError }) {
     const toggleText = h("span", {}, "Show");
     const toggle = h("button", { type: "button", class: "ghost small", "aria-expanded": "false", "aria-controls": details.id, onclick: show }, toggleText, h("span", { class: "offscreen" }, ` the ${agent.display_name} entry`));
     async function fetchEntry() {
-      return get(`/api/agents/${encodeURIComponent(agent.name)}/entry`);
+      // POST: showing or copying the entry is what issues the agent its token.
+      return post(`/api/agents/${encodeURIComponent(agent.name)}/entry`, {});
     }
     async function show() {
       if (!details.hidden) {

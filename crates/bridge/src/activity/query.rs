@@ -13,10 +13,20 @@ use crate::events::Outcome;
 pub const MAX_LIMIT: usize = 10_000;
 
 pub fn recent(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<ActivityRow>> {
-    let mut sql = String::from(
+    // A reader may open a schema-1 file no writer has migrated yet (the CLI
+    // reading the file while no daemon runs): its rows have no digest.
+    let schema_2 = conn
+        .prepare_cached("SELECT 1 FROM pragma_table_info('calls') WHERE name = 'answered_by'")?
+        .exists([])?;
+    let added = if schema_2 {
+        "args_digest, answered_by"
+    } else {
+        "NULL, NULL"
+    };
+    let mut sql = format!(
         "SELECT id, at_ms, agent, client_name, method, tool, args_summary, outcome, error,
-                latency_ms, bytes_in, bytes_out, consent
-         FROM calls WHERE 1 = 1",
+                latency_ms, bytes_in, bytes_out, consent, {added}
+         FROM calls WHERE 1 = 1"
     );
     let mut args: Vec<Value> = Vec::new();
     let mut filter = |clause: &str, value: Value| {
@@ -57,6 +67,10 @@ pub fn recent(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<Activi
             consent: r
                 .get::<_, Option<String>>(12)?
                 .and_then(|c| super::parse_name(&c)),
+            args_digest: r.get(13)?,
+            answered_by: r
+                .get::<_, Option<String>>(14)?
+                .and_then(|by| serde_json::from_str(&by).ok()),
         })
     })?;
     rows.collect()

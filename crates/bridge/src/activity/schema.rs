@@ -13,7 +13,8 @@ use rusqlite::Connection;
 use super::ActivityError;
 
 /// Bumped when the table changes; `PRAGMA user_version` holds it.
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `args_digest` and `answered_by`.
+const SCHEMA_VERSION: i64 = 2;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS calls (
@@ -29,7 +30,9 @@ CREATE TABLE IF NOT EXISTS calls (
     latency_ms   REAL    NOT NULL,
     bytes_in     INTEGER NOT NULL,
     bytes_out    INTEGER NOT NULL,
-    consent      TEXT
+    consent      TEXT,
+    args_digest  TEXT,
+    answered_by  TEXT
 );
 -- Each index also holds the rowid, so `WHERE agent = ? ORDER BY id DESC`
 -- walks the index in order without sorting.
@@ -85,10 +88,30 @@ pub fn open_writer(
             .map_err(open_err)?;
     }
     conn.execute_batch(CREATE).map_err(open_err)?;
+    if version == 1 {
+        migrate_from_1(&conn).map_err(open_err)?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(open_err)?;
     restrict_permissions(path);
     Ok(conn)
+}
+
+/// Version 1 had no digest or answerer: old rows keep `NULL` in both. The
+/// columns go in one transaction, so a crash leaves version 1 intact.
+fn migrate_from_1(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |column: &str| -> rusqlite::Result<bool> {
+        let mut stmt = conn.prepare("SELECT 1 FROM pragma_table_info('calls') WHERE name = ?1")?;
+        stmt.exists([column])
+    };
+    let mut sql = String::from("BEGIN;");
+    for column in ["args_digest", "answered_by"] {
+        if !has(column)? {
+            sql.push_str(&format!("ALTER TABLE calls ADD COLUMN {column} TEXT;"));
+        }
+    }
+    sql.push_str("PRAGMA user_version = 2; COMMIT;");
+    conn.execute_batch(&sql)
 }
 
 /// Whether opening failed because the file is not a database or is corrupt

@@ -127,6 +127,10 @@ pub struct ActivityRow {
     pub bytes_in: i64,
     pub bytes_out: i64,
     pub consent: Option<ConsentDecision>,
+    /// SHA-256 of the arguments as sent (schema 2; `None` in older rows).
+    pub args_digest: Option<String>,
+    /// Who answered the prompt or changed the policy (schema 2).
+    pub answered_by: Option<crate::consent::AnsweredBy>,
 }
 
 /// Filters for [`ActivityStore::recent`]; newest first.

@@ -42,6 +42,9 @@ struct Row {
     bytes_in: i64,
     bytes_out: i64,
     consent: Option<String>,
+    args_digest: Option<String>,
+    /// JSON of [`crate::consent::AnsweredBy`].
+    answered_by: Option<String>,
 }
 
 impl Row {
@@ -64,6 +67,11 @@ impl Row {
             bytes_in: i64::try_from(e.bytes_in).unwrap_or(i64::MAX),
             bytes_out: i64::try_from(e.bytes_out).unwrap_or(i64::MAX),
             consent: e.consent.as_ref().map(super::name_of),
+            args_digest: e.args_digest,
+            answered_by: e
+                .answered_by
+                .as_ref()
+                .and_then(|by| serde_json::to_string(by).ok()),
         }
     }
 }
@@ -355,8 +363,9 @@ fn insert(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<()> {
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO calls (at_ms, agent, client_name, method, tool, args_summary, outcome,
-                                error, latency_ms, bytes_in, bytes_out, consent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                error, latency_ms, bytes_in, bytes_out, consent,
+                                args_digest, answered_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -372,6 +381,8 @@ fn insert(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<()> {
                 r.bytes_in,
                 r.bytes_out,
                 r.consent,
+                r.args_digest,
+                r.answered_by,
             ])?;
         }
     }

@@ -2,7 +2,9 @@
 
 use rmcp::model::Tool;
 
-use super::{Ask, ConsentOutcome, ConsentQueue, MAX_PENDING_PER_AGENT, human_duration};
+use super::{
+    Ask, ConsentOutcome, ConsentQueue, MAX_PENDING_BYTES, MAX_PENDING_PER_AGENT, human_duration,
+};
 use crate::events::ConsentDecision;
 use crate::gate::{CallGate, GateDecision, GateRequest};
 use crate::policy::{Decision, Policy};
@@ -45,6 +47,7 @@ impl CallGate for PolicyGate {
                      The user can change this with `coder-bridge policy set`.",
                     request.agent, request.tool
                 ),
+                by: None,
             },
             Decision::Ask => {
                 let outcome = self
@@ -54,20 +57,26 @@ impl CallGate for PolicyGate {
                         client_name: request.client_name,
                         tool: request.tool,
                         arguments: request.arguments,
+                        digest: request.digest,
+                        deployment_host: request.deployment_host,
                         irreversible: rule.irreversible,
                         starts_workspace: rule.starts_workspace,
                     })
                     .await;
                 match outcome {
-                    ConsentOutcome::AllowedOnce => {
-                        GateDecision::Allow(ConsentDecision::AllowedOnce)
-                    }
-                    ConsentOutcome::AllowedAlways => {
-                        GateDecision::Allow(ConsentDecision::AllowedAlways)
-                    }
-                    ConsentOutcome::Denied => GateDecision::Deny {
+                    ConsentOutcome::Allowed { always, digest, by } => GateDecision::Approved {
+                        decision: if always {
+                            ConsentDecision::AllowedAlways
+                        } else {
+                            ConsentDecision::AllowedOnce
+                        },
+                        digest,
+                        by,
+                    },
+                    ConsentOutcome::Denied { by } => GateDecision::Deny {
                         decision: ConsentDecision::Denied,
                         reason: "The user denied this call in Coder Bridge.".to_owned(),
+                        by: Some(by),
                     },
                     ConsentOutcome::TooManyPending => GateDecision::Deny {
                         decision: ConsentDecision::DeniedByPolicy,
@@ -75,6 +84,16 @@ impl CallGate for PolicyGate {
                             "{MAX_PENDING_PER_AGENT} calls from this agent already wait for the \
                              user's consent in Coder Bridge; try again once they are answered."
                         ),
+                        by: None,
+                    },
+                    ConsentOutcome::QueueFull => GateDecision::Deny {
+                        decision: ConsentDecision::DeniedByPolicy,
+                        reason: format!(
+                            "The calls waiting for the user's consent in Coder Bridge already \
+                             hold {} MiB of arguments; try again once they are answered.",
+                            MAX_PENDING_BYTES / (1024 * 1024)
+                        ),
+                        by: None,
                     },
                     ConsentOutcome::TimedOut { after } => GateDecision::Deny {
                         decision: ConsentDecision::TimedOut,
@@ -82,6 +101,7 @@ impl CallGate for PolicyGate {
                             "The call was not approved within {}; Coder Bridge denied it.",
                             human_duration(after)
                         ),
+                        by: None,
                     },
                 }
             }

@@ -7,17 +7,35 @@ use rmcp::model::JsonObject;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::digest::ArgumentsDigest;
+use super::face::AnsweredBy;
+use super::highlight::{ArgumentField, Highlight};
 use crate::policy::PolicyError;
 
-/// A call waiting for the user, as the faces show it.
+/// A call waiting for the user, as the faces show it: every argument whole
+/// and verbatim, nothing masked or cut.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRequest {
     pub id: Uuid,
+    /// The configured agent the client token belongs to (authenticated).
     pub agent: String,
+    /// Its display name ("Cursor"): what the prompt headlines.
+    pub agent_name: String,
+    /// What the client calls itself in `clientInfo` (unverified: "says it is").
     pub client_name: Option<String>,
     pub tool: String,
-    /// Pretty-printed JSON, secrets redacted and long values cut.
+    /// Pretty-printed JSON of the arguments, complete.
     pub arguments: String,
+    /// SHA-256 of the exact bytes sent upstream; an answer may name it and
+    /// the relay sends only arguments that hash to it.
+    pub digest: ArgumentsDigest,
+    /// Size of those bytes.
+    pub arguments_bytes: usize,
+    /// Every leaf of the arguments, whole, cut into marked segments.
+    pub fields: Vec<ArgumentField>,
+    /// What in the arguments commonly hides intent (substitutions, pipes
+    /// into a shell, other hosts, invisible characters...).
+    pub highlights: Vec<Highlight>,
     pub irreversible: bool,
     pub starts_workspace: bool,
     /// Sentences for the prompt ("This cannot be undone.", ...).
@@ -69,20 +87,34 @@ pub enum Resolution {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConsentChange {
     RequestAdded { request: ConsentRequest },
-    RequestResolved { id: Uuid, resolution: Resolution },
+    RequestResolved {
+        id: Uuid,
+        resolution: Resolution,
+        /// Who answered (absent for time-outs and withdrawals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<AnsweredBy>,
+    },
 }
 
 /// What the waiting call learns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsentOutcome {
-    AllowedOnce,
-    AllowedAlways,
-    Denied,
+    /// The user allowed the arguments with this digest (once or always).
+    Allowed {
+        always: bool,
+        digest: ArgumentsDigest,
+        by: AnsweredBy,
+    },
+    Denied {
+        by: AnsweredBy,
+    },
     TimedOut {
         after: Duration,
     },
     /// The agent already has [`MAX_PENDING_PER_AGENT`](super::MAX_PENDING_PER_AGENT) calls waiting; not queued.
     TooManyPending,
+    /// The waiting calls' arguments already fill [`MAX_PENDING_BYTES`](super::MAX_PENDING_BYTES); not queued.
+    QueueFull,
 }
 
 /// A call to ask about.
@@ -92,6 +124,10 @@ pub struct Ask {
     pub client_name: Option<String>,
     pub tool: String,
     pub arguments: Option<JsonObject>,
+    /// The digest of `arguments` as they will be sent.
+    pub digest: ArgumentsDigest,
+    /// The signed-in deployment's host: URLs to others are highlighted.
+    pub deployment_host: Option<String>,
     pub irreversible: bool,
     pub starts_workspace: bool,
 }
@@ -105,6 +141,15 @@ pub enum ConsentError {
     InvalidAnswer(String),
     #[error("could not remember the answer in the policy: {0}")]
     Persist(#[from] PolicyError),
+    #[error(
+        "the arguments of request {id} are not the ones this answer was given for \
+         (digest {seen} answered, {actual} waiting); look at the request again"
+    )]
+    DigestMismatch {
+        id: Uuid,
+        seen: String,
+        actual: String,
+    },
 }
 
 impl ConsentError {
@@ -114,6 +159,7 @@ impl ConsentError {
             Self::NotFound(_) => "consent_not_found",
             Self::InvalidAnswer(_) => "consent_invalid_answer",
             Self::Persist(_) => "consent_persist_failed",
+            Self::DigestMismatch { .. } => "consent_digest_mismatch",
         }
     }
 }

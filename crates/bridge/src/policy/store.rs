@@ -30,6 +30,9 @@ pub struct PolicyFile {
     /// Overrides for one agent, by agent then tool. These win over `tools`.
     #[serde(default)]
     pub agents: BTreeMap<String, BTreeMap<String, Decision>>,
+    /// Who set each override and when, by `"<agent or *>/<tool>"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_by: BTreeMap<String, super::SetBy>,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }

@@ -17,8 +17,9 @@ use rmcp::{
 };
 use serde::Serialize;
 
-use super::{guard::AgentId, summary};
+use super::{guard::AgentId, limits, summary};
 use crate::{
+    consent::{AnsweredBy, ArgumentsDigest, digest::canonical_bytes},
     events::{CallEvent, ConsentDecision, EventSender, Outcome},
     gate::{CallGate, GateDecision, GateRequest, ToolLookup},
     relay::{CallOptions, ProgressSink, Relay, RelayError},
@@ -56,6 +57,8 @@ struct Record {
     arguments_summary: Option<String>,
     bytes_in: u64,
     consent: Option<ConsentDecision>,
+    args_digest: Option<ArgumentsDigest>,
+    answered_by: Option<AnsweredBy>,
 }
 
 impl RelayServer {
@@ -92,6 +95,8 @@ impl RelayServer {
             // shim's requests are measured by serialising them.
             bytes_in: body_len(&context.extensions).unwrap_or_else(|| json_len(params)),
             consent: None,
+            args_digest: None,
+            answered_by: None,
         }
     }
 
@@ -133,18 +138,29 @@ impl RelayServer {
             bytes_in: record.bytes_in,
             bytes_out,
             consent: record.consent,
+            args_digest: record.args_digest.map(|d| d.to_string()),
+            answered_by: record.answered_by,
         };
         // No subscriber is fine (nobody is watching); never block a call on it.
         let _ = self.events.send(event);
     }
 }
 
+/// What the client calls itself, bounded: it is the agent's to choose.
 fn client_name(context: &RequestContext<RoleServer>) -> Option<String> {
-    context
-        .peer
-        .peer_info()
-        .map(|info| info.client_info.name.clone())
-        .or_else(|| context.meta.client_info().map(|i| i.name))
+    let info = context.peer.peer_info();
+    match info {
+        Some(info) => Some(limits::bounded_client_name(&info.client_info.name)),
+        None => context
+            .meta
+            .client_info()
+            .map(|i| limits::bounded_client_name(&i.name)),
+    }
+}
+
+/// The refusal of a call whose tool name or arguments are out of bounds.
+fn out_of_bounds(message: String) -> Result<CallToolResponse, ErrorData> {
+    Err(ErrorData::invalid_params(message, None))
 }
 
 /// The size of `value` as JSON, counted while serialising into nothing: no
@@ -174,6 +190,25 @@ fn body_len(extensions: &rmcp::model::Extensions) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// `Ok` when the arguments about to go upstream are, byte for byte, the ones
+/// the user approved (their digest is the approved one).
+pub(crate) fn bind_to_approval(
+    upstream: &CallToolRequestParams,
+    approved: &ArgumentsDigest,
+) -> Result<(), String> {
+    let sending = ArgumentsDigest::of(upstream.arguments.as_ref());
+    if sending == *approved {
+        Ok(())
+    } else {
+        Err(format!(
+            "Coder Bridge refused the call: its arguments (digest {}) are not the ones the \
+             user approved (digest {}).",
+            sending.short(),
+            approved.short()
+        ))
+    }
 }
 
 /// A result relayed from a pre-2026-07-28 upstream (every Coder release so
@@ -275,8 +310,24 @@ impl ServerHandler for RelayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // Refused before anything is recorded: a name that is not a tool
+        // name is never stored, shown or echoed back.
+        if let Err(message) = limits::check_tool_name(&request.name) {
+            return out_of_bounds(message);
+        }
         let mut record = self.begin(&context, "tools/call", &request);
         record.tool = Some(request.name.to_string());
+        // The bytes the user approves are the bytes that go upstream: they
+        // are serialised once here, measured and digested, and the call is
+        // only relayed if what is sent still hashes to the approved digest.
+        let args_len = canonical_bytes(request.arguments.as_ref()).len();
+        if let Err(message) = limits::check_arguments_size(args_len) {
+            let result = out_of_bounds(message);
+            self.finish(record, &result, Outcome::Failed, call_len);
+            return result;
+        }
+        let digest = ArgumentsDigest::of(request.arguments.as_ref());
+        record.args_digest = Some(digest.clone());
         record.arguments_summary = summary::summarize(request.arguments.as_ref());
 
         let tool_info = match self.relay.tool(&request.name).await {
@@ -296,6 +347,11 @@ impl ServerHandler for RelayServer {
             }
             ToolLookup::ListUnavailable => None,
         };
+        let deployment_host = self
+            .relay
+            .state()
+            .deployment
+            .and_then(|u| u.host_str().map(str::to_owned));
         let decision = self
             .gate
             .admit(GateRequest {
@@ -303,13 +359,32 @@ impl ServerHandler for RelayServer {
                 client_name: record.client_name.clone(),
                 tool: request.name.to_string(),
                 arguments: request.arguments.clone(),
+                digest: digest.clone(),
+                deployment_host,
                 tool_info,
             })
             .await;
-        let consent = match decision {
-            GateDecision::Allow(consent) => consent,
-            GateDecision::Deny { decision, reason } => {
+        let approved = match decision {
+            GateDecision::Allow(consent) => {
+                record.consent = Some(consent);
+                None
+            }
+            GateDecision::Approved {
+                decision,
+                digest,
+                by,
+            } => {
                 record.consent = Some(decision);
+                record.answered_by = Some(by);
+                Some(digest)
+            }
+            GateDecision::Deny {
+                decision,
+                reason,
+                by,
+            } => {
+                record.consent = Some(decision);
+                record.answered_by = by;
                 let outcome = if decision == ConsentDecision::TimedOut {
                     Outcome::TimedOut
                 } else {
@@ -320,7 +395,6 @@ impl ServerHandler for RelayServer {
                 return result;
             }
         };
-        record.consent = Some(consent);
 
         // Only what the tool needs goes upstream: the agent's `_meta`
         // (progress token, client metadata) is the agent's business.
@@ -328,6 +402,15 @@ impl ServerHandler for RelayServer {
         upstream.arguments = request.arguments;
         upstream.input_responses = request.input_responses;
         upstream.request_state = request.request_state;
+        if let Some(approved) = approved
+            && let Err(refusal) = bind_to_approval(&upstream, &approved)
+        {
+            tracing::error!(tool = %upstream.name, "{refusal}");
+            record.consent = Some(ConsentDecision::Denied);
+            let result = Ok(CallToolResponse::Complete(tool_error(refusal)));
+            self.finish(record, &result, Outcome::Denied, call_len);
+            return result;
+        }
         let progress = context.meta.get_progress_token().map(|token| ProgressSink {
             peer: context.peer.clone(),
             token,
@@ -386,6 +469,12 @@ impl ServerHandler for RelayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if let Err(message) = limits::check_tool_name(&request.name) {
+            return Err(ErrorData::invalid_params(
+                message.replace("tool name", "prompt name"),
+                None,
+            ));
+        }
         let mut record = self.begin(&context, "prompts/get", &request);
         record.tool = Some(request.name.clone());
         record.arguments_summary = summary::summarize(request.arguments.as_ref());

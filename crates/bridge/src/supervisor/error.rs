@@ -75,6 +75,7 @@ impl BridgeError {
             Self::Policy(_) => "internal",
             Self::Consent(ConsentError::NotFound(_)) => "not_found",
             Self::Consent(ConsentError::InvalidAnswer(_)) => "invalid_request",
+            Self::Consent(ConsentError::DigestMismatch { .. }) => "consent_digest_mismatch",
             Self::Consent(_) => "internal",
             Self::Activity(_) => "internal",
             Self::NotFound(_) => "not_found",
@@ -91,7 +92,7 @@ impl BridgeError {
         match self.code() {
             "unknown_agent" | "not_found" => ErrorKind::NotFound,
             "invalid_request" | "demo_unavailable" | "not_coder" => ErrorKind::Invalid,
-            "config_unparseable" | "conflict" => ErrorKind::Conflict,
+            "config_unparseable" | "conflict" | "consent_digest_mismatch" => ErrorKind::Conflict,
             "shutting_down" => ErrorKind::Unavailable,
             "internal" | "storage" | "callback_unavailable" => ErrorKind::Internal,
             _ if matches!(self, Self::Auth(_)) => ErrorKind::Upstream,

@@ -100,13 +100,15 @@ pub(crate) async fn forward_consent(queue: ConsentQueue, hub: Hub, cancel: Cance
                     id: request.id,
                     request: Some(request),
                     answer: None,
+                    by: None,
                 }
             }
-            Ok(ConsentChange::RequestResolved { id, resolution }) => ConsentEventView {
+            Ok(ConsentChange::RequestResolved { id, resolution, by }) => ConsentEventView {
                 kind: "resolved".into(),
                 id,
                 request: known.remove(&id),
                 answer: Some(resolution),
+                by,
             },
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 // Re-read the queue: what is not pending any more was resolved.
@@ -120,6 +122,7 @@ pub(crate) async fn forward_consent(queue: ConsentQueue, hub: Hub, cancel: Cance
                             id: *id,
                             request: Some(request.clone()),
                             answer: None,
+                            by: None,
                         }));
                     }
                 }

@@ -18,7 +18,7 @@ use super::{BridgeError, BridgeEvent, BridgeHandle, SignInRequest};
 use crate::activity::{MAX_LIMIT, RecentQuery};
 use crate::auth::{PreRegisteredClient, SignIn, SignInOptions};
 use crate::clients::{self, Context, ENTRY_NAME, EntryState};
-use crate::consent::{ConsentAnswer, ConsentRequest};
+use crate::consent::{AnsweredBy, ArgumentsDigest, ConsentAnswer, ConsentRequest};
 use crate::policy::{Decision, Policy, builtin};
 
 /// How long `policy()` waits for Coder's tool list before showing the built-in table alone.
@@ -293,16 +293,19 @@ impl BridgeHandle {
         .await
     }
 
-    /// The entry to paste into `name`'s config by hand, with its client token.
-    pub async fn agent_entry(&self, name: &str) -> Result<AgentEntry, BridgeError> {
+    /// The entry to paste into `name`'s config by hand. With `mint`, a
+    /// client token is issued if the agent has none (`POST`); without, only
+    /// an existing token is shown and nothing changes (`GET`).
+    pub async fn agent_entry(&self, name: &str, mint: bool) -> Result<AgentEntry, BridgeError> {
         let agent = clients::agent(name)?;
         let ctx = self.clients_context();
         blocking(move || {
-            let token = if agent.shape.uses_token() {
-                Some(ctx.tokens.get_or_issue(agent.id)?)
-            } else {
-                None
+            let token = match (agent.shape.uses_token(), mint) {
+                (false, _) => None,
+                (true, true) => Some(ctx.tokens.get_or_issue(agent.id)?),
+                (true, false) => ctx.tokens.get(agent.id),
             };
+            let needs_token = agent.shape.uses_token() && token.is_none();
             // The same entry `configure` writes, so the copy can never drift from it.
             let entry = clients::entry_for(agent, &ctx, token.as_ref());
             let snippet = json!({ agent.servers_key: { ENTRY_NAME: entry.clone() } });
@@ -312,6 +315,7 @@ impl BridgeHandle {
                 entry_name: ENTRY_NAME.to_owned(),
                 snippet: serde_json::to_string_pretty(&snippet).unwrap_or_default(),
                 entry,
+                needs_token,
             })
         })
         .await
@@ -386,6 +390,14 @@ impl BridgeHandle {
                         per.insert(agent.clone(), *d);
                     }
                 }
+                let set_by = per
+                    .keys()
+                    .filter_map(|scope| {
+                        let key = crate::policy::override_key(Some(scope), &name);
+                        let by = overrides.set_by.get(&key)?;
+                        Some((scope.clone(), by.clone()))
+                    })
+                    .collect();
                 let title = info.and_then(|t| {
                     t.title
                         .clone()
@@ -399,6 +411,7 @@ impl BridgeHandle {
                     irreversible: row.is_some_and(|r| r.irreversible),
                     starts_workspace: row.is_some_and(|r| r.starts_workspace),
                     overrides: per,
+                    set_by,
                 }
             })
             .collect();
@@ -410,20 +423,23 @@ impl BridgeHandle {
 
     /// Sets (or with `decision: None`, clears) an override for `tool`, for
     /// one agent or for all.
+    /// `by` is recorded beside the override and in the activity.
     pub async fn set_policy(
         &self,
         tool: &str,
         agent: Option<&str>,
         decision: Option<Decision>,
+        by: AnsweredBy,
     ) -> Result<PolicyView, BridgeError> {
         let (policy, tool, agent) = (
             self.core.policy.clone(),
             tool.to_owned(),
             agent.map(str::to_owned),
         );
+        let (setter, name, scope) = (by.clone(), tool.clone(), agent.clone());
         blocking(move || {
             match decision {
-                Some(d) => policy.set_override(agent.as_deref(), &tool, d)?,
+                Some(d) => policy.set_override_by(agent.as_deref(), &tool, d, &setter)?,
                 None => {
                     policy.clear_override(agent.as_deref(), &tool)?;
                 }
@@ -431,8 +447,41 @@ impl BridgeHandle {
             Ok(())
         })
         .await?;
+        self.record_policy_change(scope, name, decision, by);
         self.emit(BridgeEvent::Policy);
         Ok(self.policy().await)
+    }
+
+    /// A policy change goes into the activity like a call, with who made it.
+    fn record_policy_change(
+        &self,
+        agent: Option<String>,
+        tool: String,
+        decision: Option<Decision>,
+        by: AnsweredBy,
+    ) {
+        if by.agent_reachable() {
+            tracing::warn!(%tool, by = %by.describe(), "policy changed with the control token");
+        }
+        let _ = self.core.events.send(crate::events::CallEvent {
+            at: std::time::SystemTime::now(),
+            agent: agent.unwrap_or_else(|| "*".to_owned()),
+            client_name: None,
+            method: "policy/set".to_owned(),
+            tool: Some(tool),
+            arguments_summary: Some(decision.map_or_else(
+                || "override cleared".to_owned(),
+                |d| format!("override set to {d}"),
+            )),
+            outcome: crate::events::Outcome::Ok,
+            error: None,
+            latency: Duration::ZERO,
+            bytes_in: 0,
+            bytes_out: 0,
+            consent: None,
+            args_digest: None,
+            answered_by: Some(by),
+        });
     }
 
     /// Calls waiting for the user, oldest first.
@@ -440,9 +489,22 @@ impl BridgeHandle {
         self.core.queue.pending()
     }
 
-    /// Answers a waiting call. `not_found` when it already ended.
-    pub async fn answer_consent(&self, id: Uuid, answer: ConsentAnswer) -> Result<(), BridgeError> {
-        self.core.queue.answer(id, answer).await?;
+    /// Answers a waiting call on behalf of `by`; `seen` is the digest of the
+    /// arguments the user looked at (refused when they differ). `not_found`
+    /// when it already ended.
+    pub async fn answer_consent(
+        &self,
+        id: Uuid,
+        answer: ConsentAnswer,
+        by: AnsweredBy,
+        seen: Option<&ArgumentsDigest>,
+    ) -> Result<(), BridgeError> {
+        if by.agent_reachable() {
+            // Any process of the user can hold the control token, an agent
+            // with a shell included: such answers are loud, never silent.
+            tracing::warn!(%id, ?answer, by = %by.describe(), "consent answered with the control token");
+        }
+        self.core.queue.answer_by(id, answer, by, seen).await?;
         if answer == ConsentAnswer::AllowAlways {
             self.emit(BridgeEvent::Policy);
         }

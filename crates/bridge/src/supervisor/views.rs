@@ -85,6 +85,10 @@ pub struct AgentEntry {
     pub entry_name: String,
     pub entry: serde_json::Value,
     pub snippet: String,
+    /// The agent has no client token yet: `POST` the same address to issue
+    /// one (a `GET` never does).
+    #[serde(default)]
+    pub needs_token: bool,
 }
 
 /// `POST /api/agents/{name}/configure`.
@@ -117,6 +121,10 @@ pub struct ToolPolicyView {
     pub starts_workspace: bool,
     /// `"*"` for every agent, else the agent's name.
     pub overrides: BTreeMap<String, Decision>,
+    /// Who set each of `overrides` and when, keyed the same way (overrides
+    /// older than this record have none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_by: BTreeMap<String, crate::policy::SetBy>,
 }
 
 /// `GET /api/policy`.
@@ -143,6 +151,12 @@ pub struct ActivityView {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub consent: Option<ConsentDecision>,
+    /// SHA-256 of the arguments as sent upstream; match it with the prompt's.
+    #[serde(default)]
+    pub args_digest: Option<String>,
+    /// Who answered the prompt (or changed the policy).
+    #[serde(default)]
+    pub answered_by: Option<crate::consent::AnsweredBy>,
 }
 
 impl From<ActivityRow> for ActivityView {
@@ -161,6 +175,8 @@ impl From<ActivityRow> for ActivityView {
             bytes_in: u64::try_from(r.bytes_in).unwrap_or(0),
             bytes_out: u64::try_from(r.bytes_out).unwrap_or(0),
             consent: r.consent,
+            args_digest: r.args_digest,
+            answered_by: r.answered_by,
         }
     }
 }
@@ -181,6 +197,8 @@ impl From<&CallEvent> for ActivityView {
             bytes_in: e.bytes_in,
             bytes_out: e.bytes_out,
             consent: e.consent,
+            args_digest: e.args_digest.clone(),
+            answered_by: e.answered_by.clone(),
         }
     }
 }
@@ -273,4 +291,8 @@ pub struct ConsentEventView {
     pub request: Option<ConsentRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<Resolution>,
+    /// Who answered (`resolved` by a person only). Answers given with the
+    /// control token could come from any process of the user: faces show them apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<crate::consent::AnsweredBy>,
 }

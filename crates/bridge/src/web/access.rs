@@ -1,5 +1,10 @@
 //! Who may use the control API: the control token (CLI, tray), one-time
-//! tickets and the session cookie they are exchanged for (browser).
+//! tickets and the dashboard sessions they are exchanged for.
+//!
+//! A session is sent as `Authorization: Bearer`, never as a cookie: cookies
+//! for 127.0.0.1 go to every port of the host, so any local server the
+//! browser visits would receive it. The page keeps it in `sessionStorage`,
+//! which is scoped to its own origin (scheme, host and port).
 //!
 //! Nothing here is stored in plain form: tickets and sessions are kept as
 //! SHA-256 digests, so the maps can be compared with a lookup rather than a
@@ -16,11 +21,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::consent::{AnsweredBy, Face, FaceClaim};
 use crate::secret::Secret;
 
 /// The control token's file name inside the config directory.
 pub const CONTROL_TOKEN_FILE: &str = "control-token";
-/// The browser session cookie.
+/// The cookie older versions kept the session in; it is only ever expired now.
 pub const SESSION_COOKIE: &str = "cb_session";
 /// How long a ticket may wait before the browser exchanges it.
 pub const TICKET_LIFETIME: Duration = Duration::from_secs(60);
@@ -92,8 +98,30 @@ impl std::fmt::Debug for Access {
 struct Inner {
     control: [u8; 32],
     token_path: Option<PathBuf>,
-    tickets: Mutex<HashMap<[u8; 32], Instant>>,
-    sessions: Mutex<HashMap<[u8; 32], Instant>>,
+    tickets: Mutex<HashMap<[u8; 32], Grant>>,
+    sessions: Mutex<HashMap<[u8; 32], Grant>>,
+}
+
+/// A ticket or session: until when, and for which face.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    expires: Instant,
+    face: Face,
+}
+
+/// A dashboard session as the server names it: which face it was made for
+/// and a short id (the first bytes of the session's digest, not the secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTag {
+    pub face: Face,
+    pub id: [u8; 4],
+}
+
+impl SessionTag {
+    /// `1a2b3c4d`.
+    pub fn short_id(&self) -> String {
+        self.id.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// How a request proved itself.
@@ -101,8 +129,19 @@ struct Inner {
 pub enum Caller {
     /// `Authorization: Bearer <control token>`: the CLI or the tray.
     Bearer,
-    /// The `cb_session` cookie: a browser.
-    Browser,
+    /// A dashboard session made from a one-time ticket: a browser or the tray's window.
+    Browser(SessionTag),
+}
+
+impl Caller {
+    /// Who is answering, for the record: a session is named by the server,
+    /// a control-token holder by its own (claimed) word.
+    pub fn answered_by(&self, claim: Option<FaceClaim>) -> AnsweredBy {
+        match self {
+            Caller::Bearer => AnsweredBy::control_token(claim),
+            Caller::Browser(tag) => AnsweredBy::session(tag.face, tag.short_id()),
+        }
+    }
 }
 
 impl Access {
@@ -144,58 +183,91 @@ impl Access {
         subtle::ConstantTimeEq::ct_eq(&d[..], &self.inner.control[..]).into()
     }
 
-    /// A single-use ticket, valid for [`TICKET_LIFETIME`].
+    /// A single-use ticket for a browser, valid for [`TICKET_LIFETIME`].
     pub fn issue_ticket(&self) -> Secret {
+        self.issue_ticket_for(Face::Web)
+    }
+
+    /// A single-use ticket whose session answers as `face` (the tray's
+    /// window gets [`Face::Tray`]).
+    pub fn issue_ticket_for(&self, face: Face) -> Secret {
         let ticket = random_value("");
         let now = Instant::now();
         let mut tickets = lock(&self.inner.tickets);
-        tickets.retain(|_, expires| *expires > now);
-        if tickets.len() >= MAX_TICKETS
-            && let Some(oldest) = tickets.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
-        {
-            tickets.remove(&oldest);
-        }
-        tickets.insert(digest(ticket.expose()), now + TICKET_LIFETIME);
+        insert_bounded(
+            &mut tickets,
+            digest(ticket.expose()),
+            Grant {
+                expires: now + TICKET_LIFETIME,
+                face,
+            },
+            MAX_TICKETS,
+        );
         ticket
     }
 
-    /// Spends a ticket: the session value for the cookie, or `None` when the
-    /// ticket is unknown, used or expired.
+    /// Spends a ticket: the session credential, or `None` when the ticket is
+    /// unknown, used or expired.
     pub fn redeem_ticket(&self, ticket: &str) -> Option<Secret> {
         let now = Instant::now();
-        let valid = lock(&self.inner.tickets)
+        let grant = lock(&self.inner.tickets)
             .remove(&digest(ticket))
-            .is_some_and(|expires| expires > now);
-        if !valid {
-            return None;
-        }
+            .filter(|g| g.expires > now)?;
         let session = random_value("");
-        let mut sessions = lock(&self.inner.sessions);
-        sessions.retain(|_, expires| *expires > now);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(digest(session.expose()), now + SESSION_LIFETIME);
+        insert_bounded(
+            &mut lock(&self.inner.sessions),
+            digest(session.expose()),
+            Grant {
+                expires: now + SESSION_LIFETIME,
+                face: grant.face,
+            },
+            MAX_SESSIONS,
+        );
         Some(session)
     }
 
     pub fn is_session(&self, value: &str) -> bool {
-        lock(&self.inner.sessions)
-            .get(&digest(value))
-            .is_some_and(|expires| *expires > Instant::now())
+        self.session(value).is_some()
     }
 
-    /// Who sent these headers, if anyone we know.
-    pub fn caller(&self, headers: &http::HeaderMap) -> Option<Caller> {
-        if let Some(token) = bearer(headers) {
-            return self.is_control_token(token).then_some(Caller::Bearer);
-        }
-        cookie(headers, SESSION_COOKIE)
-            .filter(|v| self.is_session(v))
-            .map(|_| Caller::Browser)
+    /// The live session `value` names, if any.
+    pub fn session(&self, value: &str) -> Option<SessionTag> {
+        let key = digest(value);
+        let grant = *lock(&self.inner.sessions).get(&key)?;
+        (grant.expires > Instant::now()).then(|| SessionTag {
+            face: grant.face,
+            id: [key[0], key[1], key[2], key[3]],
+        })
     }
+
+    /// Whether `ticket` could be redeemed now (it is not spent by asking).
+    pub fn is_ticket(&self, ticket: &str) -> bool {
+        lock(&self.inner.tickets)
+            .get(&digest(ticket))
+            .is_some_and(|g| g.expires > Instant::now())
+    }
+
+    /// Who sent these headers, if anyone we know: the bearer is the control
+    /// token or a dashboard session. Cookies are not looked at.
+    pub fn caller(&self, headers: &http::HeaderMap) -> Option<Caller> {
+        let token = bearer(headers)?;
+        if self.is_control_token(token) {
+            return Some(Caller::Bearer);
+        }
+        self.session(token).map(Caller::Browser)
+    }
+}
+
+/// Inserts, first dropping expired entries and then the oldest beyond `max`.
+fn insert_bounded(map: &mut HashMap<[u8; 32], Grant>, key: [u8; 32], grant: Grant, max: usize) {
+    let now = Instant::now();
+    map.retain(|_, g| g.expires > now);
+    if map.len() >= max
+        && let Some(oldest) = map.iter().min_by_key(|(_, g)| g.expires).map(|(k, _)| *k)
+    {
+        map.remove(&oldest);
+    }
+    map.insert(key, grant);
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,18 +283,6 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
-}
-
-/// The value of cookie `name` across every `Cookie` header.
-pub fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
 }
 
 #[cfg(test)]
@@ -242,11 +302,30 @@ mod tests {
     }
 
     #[test]
-    fn cookie_parsing_finds_ours_among_others() {
+    fn sessions_authenticate_as_bearer_and_cookies_do_not() {
+        let access = Access::with_token(&Secret::new("cbc_x"), None);
+        let ticket = access.issue_ticket_for(Face::Tray);
+        assert!(access.is_ticket(ticket.expose()), "asking does not spend it");
+        let session = access.redeem_ticket(ticket.expose()).expect("first use");
+        assert!(!access.is_ticket(ticket.expose()));
         let mut h = http::HeaderMap::new();
-        h.append(http::header::COOKIE, "a=1; cb_session=abc".parse().unwrap());
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
-        assert_eq!(cookie(&h, "b"), None);
+        h.insert(
+            http::header::COOKIE,
+            format!("{SESSION_COOKIE}={}", session.expose()).parse().unwrap(),
+        );
+        assert_eq!(access.caller(&h), None, "a cookie is no credential");
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", session.expose()).parse().unwrap(),
+        );
+        let Some(Caller::Browser(tag)) = access.caller(&h) else {
+            panic!("the session as a bearer is a dashboard caller")
+        };
+        assert_eq!(tag.face, Face::Tray);
+        assert_eq!(tag.short_id().len(), 8);
+        assert!(!session.expose().contains(&tag.short_id()));
+        h.insert(http::header::AUTHORIZATION, "Bearer cbc_x".parse().unwrap());
+        assert_eq!(access.caller(&h), Some(Caller::Bearer));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::{BridgeSlot, handle, sse};
 use crate::activity::RecentQuery;
 use crate::auth::PreRegisteredClient;
-use crate::consent::ConsentAnswer;
+use crate::consent::{ArgumentsDigest, ConsentAnswer, FaceClaim};
 use crate::events::Outcome;
 use crate::policy::Decision;
 use crate::secret::Secret;
@@ -36,7 +36,7 @@ pub(super) fn routes() -> Router<BridgeSlot> {
         .route("/signout", post(sign_out))
         .route("/pause", post(pause))
         .route("/agents", get(agents))
-        .route("/agents/{name}/entry", get(agent_entry))
+        .route("/agents/{name}/entry", get(agent_entry).post(mint_agent_entry))
         .route("/agents/{name}/configure", post(configure))
         .route("/agents/{name}/unconfigure", post(unconfigure))
         .route("/policy", get(policy).put(set_policy))
@@ -138,8 +138,14 @@ async fn agents(State(slot): State<BridgeSlot>) -> ApiResult {
     ok(handle(&slot)?.agents().await?)
 }
 
+/// `GET`: the entry with the agent's existing token, if any; changes nothing.
 async fn agent_entry(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
-    ok(handle(&slot)?.agent_entry(&name).await?)
+    ok(handle(&slot)?.agent_entry(&name, false).await?)
+}
+
+/// `POST`: the entry, issuing the agent a client token first if it has none.
+async fn mint_agent_entry(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
+    ok(handle(&slot)?.agent_entry(&name, true).await?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,19 +178,24 @@ struct PolicyBody {
     agent: Option<String>,
     #[serde(default)]
     decision: Option<Decision>,
+    /// What a control-token caller says it is (recorded as claimed).
+    #[serde(default)]
+    by: Option<FaceClaim>,
 }
 
 async fn set_policy(
     State(slot): State<BridgeSlot>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<PolicyBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
+    let by = caller.answered_by(body.by);
     let agent = body.agent.as_deref().filter(|a| *a != "*");
     if let Some(agent) = agent {
         crate::clients::agent(agent).map_err(|e| ApiError::Bridge(e.into()))?;
     }
     ok(handle(&slot)?
-        .set_policy(&body.tool, agent, body.decision)
+        .set_policy(&body.tool, agent, body.decision, by)
         .await?)
 }
 
@@ -195,16 +206,33 @@ async fn consent(State(slot): State<BridgeSlot>) -> ApiResult {
 #[derive(Debug, Deserialize)]
 struct AnswerBody {
     answer: ConsentAnswer,
+    /// The digest of the arguments the user looked at; the answer is
+    /// refused if the waiting request's differs.
+    #[serde(default)]
+    digest: Option<String>,
+    /// What a control-token caller says it is (recorded as claimed).
+    #[serde(default)]
+    by: Option<FaceClaim>,
 }
 
 async fn answer_consent(
     State(slot): State<BridgeSlot>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Json<AnswerBody>, JsonRejection>,
 ) -> ApiResult {
     let id = parse_id(&id)?;
     let Json(body) = body?;
-    handle(&slot)?.answer_consent(id, body.answer).await?;
+    let seen = match body.digest.as_deref() {
+        Some(text) => Some(ArgumentsDigest::parse(text).ok_or_else(|| {
+            ApiError::InvalidRequest("digest must be 64 hexadecimal characters".into())
+        })?),
+        None => None,
+    };
+    let by = caller.answered_by(body.by);
+    handle(&slot)?
+        .answer_consent(id, body.answer, by, seen.as_ref())
+        .await?;
     ok(json!({}))
 }
 
@@ -258,7 +286,11 @@ async fn ticket(State(slot): State<BridgeSlot>, Extension(caller): Extension<Cal
     ok(json!({ "ticket": ticket.expose(), "url": url }))
 }
 
-/// `GET /auth?ticket=…`: trades a one-time ticket for the session cookie.
+/// `GET /auth?ticket=…`: the link the tray and `coder-bridge open` hand
+/// out. A live ticket is sent on to the page in the URL fragment (which no
+/// request carries), where the page spends it with `POST /auth/session`; a
+/// spent or unknown one gets the "link expired" page. Any session cookie an
+/// older version set is expired.
 pub(super) async fn redeem_ticket(
     State(slot): State<BridgeSlot>,
     Query(params): Query<std::collections::HashMap<String, String>>,
@@ -267,11 +299,23 @@ pub(super) async fn redeem_ticket(
         Ok(h) => h,
         Err(e) => return e.into_response(),
     };
-    let session = params
+    let ticket = params
         .get("ticket")
-        .and_then(|t| h.access().redeem_ticket(t));
-    let Some(session) = session else {
-        return (
+        .filter(|t| h.access().is_ticket(t) && is_url_safe(t));
+    match ticket {
+        Some(ticket) => {
+            let mut response = (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, format!("/#ticket={ticket}"))],
+            )
+                .into_response();
+            let expire = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+            if let Ok(v) = HeaderValue::from_str(&expire) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        None => (
             StatusCode::UNAUTHORIZED,
             Html(
                 "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -282,18 +326,42 @@ pub(super) async fn redeem_ticket(
                  </main></body></html>",
             ),
         )
-            .into_response();
-    };
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        session.expose(),
-        SESSION_LIFETIME.as_secs()
-    );
-    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+            .into_response(),
     }
-    response
+}
+
+/// Tickets are URL-safe base64: nothing in one can break out of the fragment.
+fn is_url_safe(ticket: &str) -> bool {
+    ticket
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SessionBody {
+    ticket: String,
+}
+
+/// `POST /auth/session {ticket}`: spends the ticket for a dashboard session,
+/// answered in the body (`{session, expires_in_secs}`), never as a cookie.
+/// The page keeps it in `sessionStorage` and sends it as a bearer token.
+pub(super) async fn start_session(
+    State(slot): State<BridgeSlot>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<SessionBody>, JsonRejection>,
+) -> ApiResult {
+    if !super::is_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let Json(body) = body?;
+    let session = handle(&slot)?
+        .access()
+        .redeem_ticket(&body.ticket)
+        .ok_or(ApiError::Unauthorized)?;
+    ok(json!({
+        "session": session.expose(),
+        "expires_in_secs": SESSION_LIFETIME.as_secs(),
+    }))
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {

@@ -214,5 +214,7 @@ fn event(i: u64) -> events::CallEvent {
         bytes_in: 100,
         bytes_out: 1000,
         consent: None,
+        args_digest: None,
+        answered_by: None,
     }
 }

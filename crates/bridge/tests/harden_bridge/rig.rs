@@ -164,9 +164,9 @@ impl Rig {
     pub async fn agent_token(&self, agent: &str) -> String {
         let (status, entry) = self
             .api(
-                reqwest::Method::GET,
+                reqwest::Method::POST,
                 &format!("/api/agents/{agent}/entry"),
-                None,
+                Some(serde_json::json!({})),
             )
             .await;
         assert_eq!(status, 200, "{entry}");

@@ -175,10 +175,28 @@ fn format_row(row: &ActivityView) -> String {
         .as_deref()
         .map(|e| format!("  {e}"))
         .unwrap_or_default();
+    let digest = row
+        .args_digest
+        .as_deref()
+        .map(|d| format!("  sha256:{}", &d[..d.len().min(SHORT_DIGEST)]))
+        .unwrap_or_default();
+    let by = row
+        .answered_by
+        .as_ref()
+        .map(|by| format!("  by {}", by.describe()))
+        .unwrap_or_default();
+    let what = if row.method.starts_with("policy/") {
+        format!("{what} ({})", row.arguments_summary.as_deref().unwrap_or("policy"))
+    } else {
+        what.to_owned()
+    };
     format!(
-        "{when}  {:14}  {what:32}  {:10}  {:>7.0} ms{consent}{error}",
+        "{when}  {:14}  {what:32}  {:10}  {:>7.0} ms{consent}{digest}{by}{error}",
         row.agent,
         outcome_name(row.outcome),
         row.latency_ms,
     )
 }
+
+/// Hex characters of the arguments' digest shown per row (as in the dashboard).
+const SHORT_DIGEST: usize = bridge::consent::digest::SHORT_CHARS;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use bridge::consent::{ConsentAnswer, ConsentRequest};
+use bridge::consent::highlight::Segment;
+use bridge::consent::{ConsentAnswer, ConsentRequest, FaceClaim};
 use reqwest::Method;
 
 use crate::control::Control;
@@ -48,15 +49,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Action::Deny { id }) => (id, ConsentAnswer::Deny),
     };
     let request = find(&pending, &id)?;
+    // The answer names the arguments it is for (the daemon refuses it if the
+    // request's differ) and says which process gave it: the daemon records
+    // that, and shows answers from the command line apart in the dashboard.
+    let body = serde_json::json!({
+        "answer": answer,
+        "digest": request.digest,
+        "by": FaceClaim::this_cli_process(),
+    });
     let _: serde_json::Value = control
-        .send(
-            Method::POST,
-            &format!("/api/consent/{}", request.id),
-            &serde_json::json!({ "answer": answer }),
-        )
+        .send(Method::POST, &format!("/api/consent/{}", request.id), &body)
         .await
         .with_context(|| format!("cannot answer {}", request.id))?;
-    let what = format!("{} calling {}", request.agent, request.tool);
+    let what = format!(
+        "{} calling {} (arguments sha256:{})",
+        request.agent,
+        request.tool,
+        request.digest.short()
+    );
     match answer {
         ConsentAnswer::AllowOnce => println!("Allowed {what}, this once."),
         ConsentAnswer::AllowAlways => println!("Allowed {what}, now and from now on."),
@@ -95,26 +105,59 @@ fn print_pending(pending: &[ConsentRequest]) {
     let now = SystemTime::now();
     for r in pending {
         let left = r.deadline.duration_since(now).map_or(0, |d| d.as_secs());
-        let client = r
-            .client_name
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
         println!(
-            "{}  {}{client} wants to call {}  — {left}s left",
+            "{}  {} ({}) wants to call {}  — {left}s left",
             short(r),
+            r.agent_name,
             r.agent,
             r.tool
         );
+        if let Some(client) = &r.client_name {
+            println!("    the client says it is {}", visible(client));
+        }
         for warning in &r.warnings {
             println!("    ! {warning}");
         }
-        for line in r.arguments.lines() {
-            println!("    {line}");
+        for h in &r.highlights {
+            println!("    ⚑ {} {}: {}", h.path, h.note, h.excerpt);
+        }
+        println!(
+            "    arguments ({} bytes, sha256:{}), in full:",
+            r.arguments_bytes,
+            r.digest.short()
+        );
+        for field in &r.fields {
+            let value = shown(&field.segments);
+            let mut lines = value.lines();
+            println!("      {}: {}", field.path, lines.next().unwrap_or(""));
+            for line in lines {
+                println!("        {line}");
+            }
         }
     }
     println!();
     println!("Answer with `coder-bridge consent allow|always|deny <id>`.");
+}
+
+/// A value as the terminal should show it: invisible characters spelled
+/// out, so nothing the agent wrote can move the cursor or hide text.
+fn shown(segments: &[Segment]) -> String {
+    segments
+        .iter()
+        .map(|s| s.shown.as_deref().unwrap_or(&s.text))
+        .collect()
+}
+
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if bridge::consent::highlight::is_invisible(c) {
+                bridge::consent::highlight::spell(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn short(r: &ConsentRequest) -> String {
@@ -131,9 +174,14 @@ mod tests {
         ConsentRequest {
             id: id.parse().expect("uuid"),
             agent: "cursor".into(),
+            agent_name: "Cursor".into(),
             client_name: None,
             tool: "coder_workspace_bash".into(),
             arguments: "{}".into(),
+            digest: bridge::consent::ArgumentsDigest::of(None),
+            arguments_bytes: 0,
+            fields: vec![],
+            highlights: vec![],
             irreversible: false,
             starts_workspace: true,
             warnings: vec![],
@@ -152,5 +200,15 @@ mod tests {
         assert!(find(&pending, "0a1b").is_err(), "ambiguous");
         assert!(find(&pending, "ffff").is_err(), "unknown");
         assert!(find(&pending, " ").is_err(), "empty");
+    }
+
+    #[test]
+    fn values_are_printed_whole_with_invisible_characters_spelled_out() {
+        let value = format!("{};rm -rf /\u{202E}", "a".repeat(600));
+        let (segments, _) = bridge::consent::highlight::mark_text(&value, None);
+        let printed = shown(&segments);
+        assert!(printed.starts_with(&"a".repeat(600)));
+        assert!(printed.ends_with(";rm -rf /\\u{202E}"), "{printed}");
+        assert_eq!(visible("x\u{1b}"), "x\\u{001B}");
     }
 }

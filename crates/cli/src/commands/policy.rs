@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bridge::policy::{Decision, Policy, builtin};
+use bridge::consent::{AnsweredBy, FaceClaim};
+use bridge::policy::{Decision, Policy, builtin, override_key};
 use bridge::supervisor::{PolicyView, ToolPolicyView};
 use reqwest::Method;
 
@@ -73,13 +74,18 @@ async fn change(
     tool: &str,
     decision: Option<Decision>,
 ) -> anyhow::Result<PolicyView> {
+    // Who changed it is recorded beside the override: this process, as it
+    // says (the daemon labels it as claimed).
+    let claim = FaceClaim::this_cli_process();
     if let Some(control) = control {
-        let body = serde_json::json!({ "tool": tool, "agent": agent, "decision": decision });
+        let body = serde_json::json!({
+            "tool": tool, "agent": agent, "decision": decision, "by": claim,
+        });
         return control.send(Method::PUT, "/api/policy", &body).await;
     }
     let policy = Policy::open_default().context("cannot open the policy file")?;
     match decision {
-        Some(d) => policy.set_override(agent, tool, d)?,
+        Some(d) => policy.set_override_by(agent, tool, d, &AnsweredBy::file_writer(claim))?,
         None => {
             policy.clear_override(agent, tool)?;
         }
@@ -96,6 +102,7 @@ fn local_view() -> anyhow::Result<PolicyView> {
         .iter()
         .map(|t| (t.name.to_owned(), BTreeMap::new()))
         .collect();
+    let set_by = &overrides.set_by;
     for (tool, d) in &overrides.tools {
         tools
             .entry(tool.clone())
@@ -121,6 +128,13 @@ fn local_view() -> anyhow::Result<PolicyView> {
                 source,
                 irreversible: row.is_some_and(|t| t.irreversible),
                 starts_workspace: row.is_some_and(|t| t.starts_workspace),
+                set_by: overrides
+                    .keys()
+                    .filter_map(|scope| {
+                        let by = set_by.get(&override_key(Some(scope), &tool))?;
+                        Some((scope.clone(), by.clone()))
+                    })
+                    .collect(),
                 overrides,
                 tool,
             }
@@ -160,8 +174,11 @@ fn print_view(view: &PolicyView, agent: Option<&str>) {
         match agent {
             Some(agent) => {
                 let (decision, why) = match (t.overrides.get(agent), t.overrides.get(ALL_AGENTS)) {
-                    (Some(d), _) => (*d, format!("override for {agent}")),
-                    (None, Some(d)) => (*d, "override for every agent".to_owned()),
+                    (Some(d), _) => (*d, format!("override for {agent}{}", setter(t, agent))),
+                    (None, Some(d)) => (
+                        *d,
+                        format!("override for every agent{}", setter(t, ALL_AGENTS)),
+                    ),
                     (None, None) => (t.default, format!("{:?}", t.source).to_lowercase()),
                 };
                 println!("{:width$}  {:6}  {why}{notes}", t.tool, decision.as_str());
@@ -170,7 +187,7 @@ fn print_view(view: &PolicyView, agent: Option<&str>) {
                 let overrides = t
                     .overrides
                     .iter()
-                    .map(|(who, d)| format!("{who}={d}"))
+                    .map(|(who, d)| format!("{who}={d}{}", setter(t, who)))
                     .collect::<Vec<_>>()
                     .join(" ");
                 println!(
@@ -181,4 +198,18 @@ fn print_view(view: &PolicyView, agent: Option<&str>) {
             }
         }
     }
+}
+
+/// ` (set by the dashboard (session 1a2b3c4d) at 2026-…Z)`, when known.
+fn setter(t: &ToolPolicyView, scope: &str) -> String {
+    let Some(set) = t.set_by.get(scope) else {
+        return String::new();
+    };
+    let when = time::OffsetDateTime::from_unix_timestamp(
+        i64::try_from(set.at_ms / 1000).unwrap_or(0),
+    )
+    .ok()
+    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    .unwrap_or_default();
+    format!(" (set by {} at {when})", set.by.describe())
 }
