@@ -103,7 +103,7 @@ fn allow_script_popups(_window: &tauri::WebviewWindow) {}
 /// Opens a page in the browser: `$BROWSER` when set (like the CLI), else the
 /// platform opener.
 pub fn open_in_browser(app: &AppHandle, url: &Url) {
-    if !matches!(url.scheme(), "http" | "https") {
+    if !bridge::auth::is_web_url(url) {
         tracing::warn!(scheme = url.scheme(), "not opening a non-web link");
         return;
     }

@@ -12,6 +12,7 @@ use url::Url;
 use crate::secret::Secret;
 
 mod browser;
+mod client_auth;
 mod discovery;
 mod http;
 mod manager;
@@ -22,11 +23,13 @@ mod signin;
 mod state;
 mod store;
 
-pub use browser::{browser_unavailable, open_browser};
+pub use browser::{browser_unavailable, is_web_url, open_browser};
+pub use client_auth::ClientAuth;
 pub use discovery::{
     AuthorizationServerMetadata, DiscoveredVia, Discovery, ProtectedResourceMetadata, discover,
     discover_from_challenge, discover_well_known,
 };
+pub use http::{HttpPolicy, is_plain_http_remote};
 pub use manager::{AuthManager, AuthStatus};
 pub use registration::{RegistrationSource, StoredRegistration};
 pub use session::LogoutReport;
@@ -127,6 +130,26 @@ pub enum AuthError {
         "{deployment} no longer accepts Coder Bridge's OAuth2 client ({detail}); the stale registration was discarded, run `coder-bridge login {deployment}` again"
     )]
     RegistrationRejected { deployment: String, detail: String },
+    #[error(
+        "the {what} {url} is plain http, so tokens and the client secret would cross the network unencrypted; use its https URL, or, only on a network you trust, run `coder-bridge login <deployment-url> --allow-http`"
+    )]
+    InsecureUrl { what: String, url: String },
+    #[error(
+        "refusing to sign in: the {what} names issuer {found:?}, but it was looked up for {expected:?} (the discovery answer may have been tampered with, or the server is misconfigured)"
+    )]
+    IssuerMismatch {
+        what: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "refusing to sign in: the protected-resource metadata is for {found:?}, not for {expected} (the discovery answer may have been tampered with, or the server is misconfigured)"
+    )]
+    ResourceMismatch { expected: String, found: String },
+    #[error(
+        "{deployment} refused Coder Bridge's OAuth2 client credentials ({detail}). The registration was kept; if an admin changed the client's secret, run `coder-bridge login {deployment} --client-id <id> --client-secret <secret>`"
+    )]
+    ClientRejected { deployment: String, detail: String },
     #[error("sign-in was cancelled in the browser ({detail})")]
     AccessDenied { detail: String },
     #[error("sign-in did not complete within {} seconds; run `coder-bridge login` again", .after.as_secs())]
@@ -156,6 +179,10 @@ impl AuthError {
             AuthError::OAuthDisabled { .. } => "oauth_disabled",
             AuthError::RegistrationUnavailable { .. } => "registration_unavailable",
             AuthError::RegistrationRejected { .. } => "registration_rejected",
+            AuthError::InsecureUrl { .. } => "insecure_http",
+            AuthError::IssuerMismatch { .. } => "issuer_mismatch",
+            AuthError::ResourceMismatch { .. } => "resource_mismatch",
+            AuthError::ClientRejected { .. } => "client_rejected",
             AuthError::AccessDenied { .. } => "access_denied",
             AuthError::TimedOut { .. } => "timed_out",
             AuthError::InvalidToken { .. } => "invalid_token",

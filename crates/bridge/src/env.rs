@@ -30,3 +30,18 @@ pub const ACTIVITY_MAX_MB: &str = "CODER_BRIDGE_ACTIVITY_MAX_MB";
 pub const DISPLAY: &str = "DISPLAY";
 /// Wayland display; see [`DISPLAY`].
 pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+/// The https URL of a client metadata document (SEP-991) to sign in with
+/// as the OAuth2 client_id, where the authorization server accepts that;
+/// `login --client-metadata-url` sets it for one sign-in.
+pub const CLIENT_METADATA_URL: &str = "CODER_BRIDGE_CLIENT_METADATA_URL";
+/// Proxy for plain-http requests to a deployment (only the lower-case name:
+/// under CGI the upper-case one can come from a request header). Never used
+/// for loopback addresses.
+pub const HTTP_PROXY: &str = "http_proxy";
+/// Proxy for https requests to a deployment (also `HTTPS_PROXY`).
+pub const HTTPS_PROXY: &[&str] = &["https_proxy", "HTTPS_PROXY"];
+/// Proxy for both, when the specific one is unset (also `ALL_PROXY`).
+pub const ALL_PROXY: &[&str] = &["all_proxy", "ALL_PROXY"];
+/// Hosts reached without a proxy, comma-separated (also `NO_PROXY`);
+/// loopback addresses always are.
+pub const NO_PROXY: &[&str] = &["no_proxy", "NO_PROXY"];

@@ -3,8 +3,11 @@
 //! our loopback callback; every test keeps its files in a temp dir.
 
 mod auth_sim {
+    mod clients;
     pub mod common;
     mod refresh;
+    mod sdk_server;
     mod signin;
+    mod steering;
     mod storage;
 }

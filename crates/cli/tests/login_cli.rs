@@ -14,6 +14,8 @@ struct Home {
     dir: TempDir,
     /// A port nothing listens on, so `status` sees no daemon.
     daemon_port: u16,
+    /// More environment for every run (proxy settings).
+    extra_env: Vec<(String, String)>,
 }
 
 struct Run {
@@ -37,7 +39,11 @@ impl Home {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let daemon_port = probe.local_addr().expect("addr").port();
         drop(probe);
-        Self { dir, daemon_port }
+        Self {
+            dir,
+            daemon_port,
+            extra_env: Vec::new(),
+        }
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
@@ -52,6 +58,7 @@ impl Home {
             .env("CODER_BRIDGE_PORT", self.daemon_port.to_string())
             .env("BROWSER", root.join("browser.sh"))
             .env_remove("CODER_BRIDGE_LOG")
+            .envs(self.extra_env.iter().cloned())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -238,4 +245,67 @@ async fn login_without_any_client_explains_what_to_enable() {
     assert!(run.stderr.contains("--client-id"), "{}", run.stderr);
     assert!(run.stderr.contains("--token"), "{}", run.stderr);
     assert_eq!(home.status_json().await.0, 1);
+}
+
+/// A deployment on another host over plain http: refused unless the user
+/// says `--allow-http`, which warns and is remembered. The simulator stands
+/// in for `http://coder-sim.test:PORT` as the user's HTTP proxy, which the
+/// CLI (and curl, the test's browser) honour for hosts other than loopback.
+#[tokio::test]
+async fn plain_http_elsewhere_needs_allow_http_and_is_remembered() {
+    let sim = sim(SimConfig::default()
+        .auto_approve(true)
+        .dcr(true)
+        .access_host("coder-sim.test"))
+    .await;
+    let mut home = Home::new();
+    let proxy = format!("http://{}", sim.listen_addr());
+    for (name, value) in [
+        ("http_proxy", proxy.as_str()),
+        ("no_proxy", "127.0.0.1,localhost"),
+        ("https_proxy", ""),
+        ("HTTPS_PROXY", ""),
+        ("all_proxy", ""),
+        ("ALL_PROXY", ""),
+    ] {
+        home.extra_env.push((name.into(), value.into()));
+    }
+    let url = sim.url().to_string();
+    assert!(url.starts_with("http://coder-sim.test:"), "{url}");
+
+    let refused = home.run(&["login", &url, "--timeout", "20"], None).await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("--allow-http"),
+        "names the flag: {}",
+        refused.stderr
+    );
+    let token = format!("{}\n", sim.session_token());
+    let refused = home.run(&["login", &url, "--token"], Some(&token)).await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("--allow-http"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sim.counters().registrations, 0, "nothing was sent");
+
+    let allowed = home
+        .run(&["login", &url, "--allow-http", "--timeout", "20"], None)
+        .await;
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    assert!(
+        allowed.stderr.contains("WARNING: --allow-http"),
+        "warns loudly: {}",
+        allowed.stderr
+    );
+    assert_eq!(sim.counters().token_grants, 1);
+    let (code, status) = home.status_json().await;
+    assert_eq!(code, 0);
+    assert_eq!(status["deployment"], url.as_str());
+
+    // Remembered for this deployment: signing in again needs no flag.
+    let again = home.run(&["login", &url, "--timeout", "20"], None).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(sim.counters().token_grants, 2);
 }

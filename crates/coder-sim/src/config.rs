@@ -70,6 +70,19 @@ pub struct SimConfig {
     pub apps: Vec<AppSpec>,
     /// What `GET /api/v2/buildinfo` reports.
     pub version: String,
+    /// RFC 9207: advertise `authorization_response_iss_parameter_supported`
+    /// and add `iss` to every authorization response. Coder does not (its
+    /// callback carries only `code` and `state`), so this is off by default;
+    /// it lets tests exercise a client's mix-up defence.
+    pub iss_parameter: bool,
+    /// The host name in the access URL (Coder's `CODER_ACCESS_URL`), when
+    /// it is not the address the simulator listens on: e.g. a name that
+    /// only a proxy resolves, to stand in for a deployment on another host.
+    pub access_host: Option<String>,
+    /// Accept Client ID Metadata Documents (SEP-991): advertise
+    /// `client_id_metadata_document_supported` and take the URL of a
+    /// document the simulator hosts as a `client_id`. Not a Coder feature.
+    pub client_metadata_documents: bool,
 }
 
 /// The demo user's session token unless a config says otherwise. Shaped like
@@ -91,6 +104,9 @@ impl Default for SimConfig {
             session_token: DEMO_SESSION_TOKEN.to_owned(),
             apps: Vec::new(),
             version: "v2.29.0-sim".to_owned(),
+            iss_parameter: false,
+            access_host: None,
+            client_metadata_documents: false,
         }
     }
 }
@@ -122,6 +138,18 @@ impl SimConfig {
     }
     pub fn annotations(mut self, annotations: bool) -> Self {
         self.annotations = annotations;
+        self
+    }
+    pub fn iss_parameter(mut self, iss_parameter: bool) -> Self {
+        self.iss_parameter = iss_parameter;
+        self
+    }
+    pub fn access_host(mut self, host: impl Into<String>) -> Self {
+        self.access_host = Some(host.into());
+        self
+    }
+    pub fn client_metadata_documents(mut self, enabled: bool) -> Self {
+        self.client_metadata_documents = enabled;
         self
     }
     pub fn with_app(mut self, app: AppSpec) -> Self {

@@ -60,7 +60,20 @@ pub struct Faults {
     rules: Mutex<Rules>,
     provider_enabled: AtomicBool,
     dcr_enabled: AtomicBool,
+    tampering: Mutex<Tampering>,
     store: Arc<Store>,
+}
+
+/// What an attacker who can alter discovery or the browser's redirect would
+/// put there instead of the real values; `None` serves the real one.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tampering {
+    /// `issuer` in the authorization-server metadata.
+    pub(crate) issuer: Option<String>,
+    /// `resource` in the protected-resource metadata.
+    pub(crate) resource: Option<String>,
+    /// `iss` on the authorization response (sent even when RFC 9207 is off).
+    pub(crate) callback_iss: Option<String>,
 }
 
 impl Faults {
@@ -70,6 +83,7 @@ impl Faults {
             rules: Mutex::new(Rules::default()),
             provider_enabled: AtomicBool::new(provider_enabled),
             dcr_enabled: AtomicBool::new(dcr_enabled),
+            tampering: Mutex::new(Tampering::default()),
             store,
         }
     }
@@ -109,6 +123,31 @@ impl Faults {
     /// Dynamic client registration on or off (also changes discovery).
     pub fn set_dcr_enabled(&self, enabled: bool) {
         self.dcr_enabled.store(enabled, Ordering::SeqCst);
+    }
+
+    /// Serve this `issuer` in the authorization-server metadata (a
+    /// discovery answer steered to another server); `None` restores it.
+    pub fn set_metadata_issuer(&self, issuer: Option<&str>) {
+        self.tamper().issuer = issuer.map(str::to_owned);
+    }
+
+    /// Serve this `resource` in the protected-resource metadata.
+    pub fn set_metadata_resource(&self, resource: Option<&str>) {
+        self.tamper().resource = resource.map(str::to_owned);
+    }
+
+    /// Put this `iss` on authorization responses (a mix-up: an answer that
+    /// claims to come from another authorization server).
+    pub fn set_callback_iss(&self, iss: Option<&str>) {
+        self.tamper().callback_iss = iss.map(str::to_owned);
+    }
+
+    pub(crate) fn tampering(&self) -> Tampering {
+        self.tamper().clone()
+    }
+
+    fn tamper(&self) -> std::sync::MutexGuard<'_, Tampering> {
+        self.tampering.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn provider_enabled(&self) -> bool {

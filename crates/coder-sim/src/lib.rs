@@ -73,6 +73,7 @@ pub struct Sim {
     shared: Arc<Shared>,
     ct: CancellationToken,
     task: JoinHandle<()>,
+    listen: std::net::SocketAddr,
 }
 
 impl Sim {
@@ -88,7 +89,11 @@ impl Sim {
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let url = Url::parse(&format!("http://{addr}/")).context("building the access URL")?;
+        let url = match &config.access_host {
+            Some(host) => format!("http://{host}:{}/", addr.port()),
+            None => format!("http://{addr}/"),
+        };
+        let url = Url::parse(&url).context("building the access URL")?;
         let store = Arc::new(Store::new(&config));
         let world = Arc::new(World::seeded(&store.demo_user()));
         let faults = Arc::new(Faults::new(
@@ -103,6 +108,7 @@ impl Sim {
             faults,
             config,
             url,
+            documents: Default::default(),
         });
         let ct = CancellationToken::new();
         // MCP sessions outlive `ct` briefly so in-flight calls can finish.
@@ -116,12 +122,35 @@ impl Sim {
             mcp_ct,
         ));
         tracing::info!(url = %shared.url, "simulated Coder deployment listening");
-        Ok(Sim { shared, ct, task })
+        Ok(Sim {
+            shared,
+            ct,
+            task,
+            listen: addr,
+        })
     }
 
     /// The access URL, with a trailing slash: `http://127.0.0.1:PORT/`.
     pub fn url(&self) -> Url {
         self.shared.url.clone()
+    }
+
+    /// Where it really listens on 127.0.0.1 (the access URL's host differs
+    /// with [`SimConfig::access_host`]; it also answers requests for it
+    /// sent as to an HTTP proxy).
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        self.listen
+    }
+
+    /// Hosts a client metadata document (SEP-991) under `name` and returns
+    /// its URL, which a client then uses as its `client_id` (with
+    /// [`SimConfig::client_metadata_documents`] on). The body is served as
+    /// given, so a test can also host an invalid one.
+    pub fn host_client_metadata(&self, name: &str, body: &str) -> Url {
+        self.shared.documents.put(name, body.to_owned());
+        let mut url = self.shared.url.clone();
+        url.set_path(&format!("{}{name}", oauth::DOCUMENT_PATH));
+        url
     }
 
     /// `<access URL>/api/experimental/mcp/http`.

@@ -52,6 +52,14 @@ struct Args {
     /// No public clients, as before 2026: every registration gets a secret.
     #[arg(long)]
     no_public_clients: bool,
+    /// RFC 9207: advertise and send `iss` on authorization responses (Coder
+    /// does not).
+    #[arg(long)]
+    iss_parameter: bool,
+    /// Accept client metadata documents hosted by the simulator as
+    /// client IDs (SEP-991; not a Coder feature).
+    #[arg(long)]
+    client_metadata_documents: bool,
     /// Callback URL registered for the demo app (loopback apps match any port).
     #[arg(long, default_value = "http://127.0.0.1/callback")]
     demo_redirect_uri: String,
@@ -88,6 +96,8 @@ async fn main() -> anyhow::Result<()> {
         access_token_lifetime: args.access_token_lifetime,
         annotations: !args.no_annotations,
         public_clients: !args.no_public_clients,
+        iss_parameter: args.iss_parameter,
+        client_metadata_documents: args.client_metadata_documents,
         ..SimConfig::default()
     }
     .with_app(AppSpec {

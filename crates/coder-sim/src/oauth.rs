@@ -2,6 +2,7 @@
 //! registration, authorize with consent, token and revocation endpoints.
 
 mod authorize;
+mod cimd;
 mod discovery;
 mod register;
 mod token;
@@ -17,6 +18,8 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, StatusCode, header};
+
+pub(crate) use cimd::{DOCUMENT_PATH, Documents};
 
 use crate::state::{Shared, oauth_error, route_not_found};
 
@@ -39,6 +42,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             get(discovery::authorization_server),
         )
         .route("/oauth2/register", post(register::register))
+        .route("/sim/client-metadata/{name}", get(cimd::serve))
         .route(
             "/oauth2/clients/{client_id}",
             get(register::read)

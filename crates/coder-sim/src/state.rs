@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub config: SimConfig,
     /// The access URL, `http://127.0.0.1:PORT/`.
     pub url: Url,
+    /// Client metadata documents the simulator hosts (SEP-991 mode).
+    pub documents: crate::oauth::Documents,
 }
 
 impl Shared {

@@ -245,6 +245,11 @@ impl Store {
         }
     }
 
+    /// Adds (or replaces) an app with fixed credentials.
+    pub(crate) fn put_app(&self, spec: &AppSpec) {
+        self.insert_app_spec(spec);
+    }
+
     fn insert_app_spec(&self, spec: &AppSpec) {
         let app = App {
             client_id: spec.client_id.clone(),

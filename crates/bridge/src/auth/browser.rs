@@ -6,12 +6,28 @@ use url::Url;
 
 use super::AuthError;
 
+/// Whether `url` may be handed to a browser: only web pages. A `file:`,
+/// `javascript:` or custom-scheme URL could run something or open a local
+/// file; whoever supplied it (a discovery answer, a server) must not get to
+/// choose that. The tray's opener uses the same check.
+pub fn is_web_url(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https") && url.host().is_some()
+}
+
 /// Starts the user's browser on `url` and returns without waiting for it.
+/// Refuses anything but an `http(s)` URL (see [`is_web_url`]).
 ///
 /// `$BROWSER` follows the usual convention: a `:`-separated list of commands
 /// (the first is used), each possibly with arguments and a `%s` placeholder;
 /// without one the URL is appended as the last argument.
 pub fn open_browser(url: &Url) -> Result<(), AuthError> {
+    if !is_web_url(url) {
+        tracing::warn!(scheme = url.scheme(), "not opening a non-web link");
+        return Err(AuthError::Other(format!(
+            "not opening a {:?} link in the browser: only http(s) pages are opened",
+            url.scheme()
+        )));
+    }
     let (program, args) = match std::env::var(crate::env::BROWSER) {
         Ok(value) if !value.trim().is_empty() => browser_command(&value, url.as_str())?,
         _ => platform_opener(url.as_str()),
@@ -116,6 +132,23 @@ mod tests {
             "$BROWSER wins"
         );
         assert!(graphical_session_missing(false, true).is_none());
+    }
+
+    #[test]
+    fn only_web_pages_are_opened() {
+        for refused in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "data:text/html,hi",
+            "vscode://x/y",
+        ] {
+            let url = Url::parse(refused).unwrap();
+            assert!(!is_web_url(&url), "{refused}");
+            let err = open_browser(&url).expect_err(refused);
+            assert!(err.to_string().contains("not opening"), "{err}");
+        }
+        assert!(is_web_url(&Url::parse("https://c.example.com/x").unwrap()));
+        assert!(is_web_url(&Url::parse("http://127.0.0.1:3000/").unwrap()));
     }
 
     #[test]

@@ -3,11 +3,18 @@
 //! a 401's `WWW-Authenticate: ... resource_metadata="..."`, or found at its
 //! well-known URL; then the authorization-server metadata (RFC 8414) of the
 //! server it names.
+//!
+//! Nothing in those answers may steer the sign-in elsewhere: the
+//! authorization-server metadata must name the issuer it was fetched for
+//! (RFC 8414 §3.3), the protected-resource metadata must be about this
+//! deployment's MCP endpoint (RFC 9728 §3.3), and every endpoint must be
+//! https (or loopback, or plain http the user allowed with `--allow-http`).
 
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 
+use super::http::HttpPolicy;
 use super::{AuthError, mcp_url};
 
 const PROTECTED_RESOURCE_WELL_KNOWN: &str = ".well-known/oauth-protected-resource";
@@ -39,6 +46,16 @@ pub struct AuthorizationServerMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// RFC 9207: the authorization response carries `iss`, which must then
+    /// be checked (a mix-up defence).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// SEP-991: an https URL of a client metadata document may be used as
+    /// the `client_id`, without registration.
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
 }
 
 /// Which way discovery found the metadata.
@@ -58,11 +75,18 @@ pub struct Discovery {
     pub resource: String,
     pub metadata: AuthorizationServerMetadata,
     pub via: DiscoveredVia,
+    /// Whether plain http was allowed for this deployment's endpoints.
+    pub policy: HttpPolicy,
 }
 
 /// Discovers from the MCP endpoint's 401 challenge, falling back to the
 /// well-known documents when the endpoint does not name its metadata.
-pub async fn discover(http: &reqwest::Client, deployment: &Url) -> Result<Discovery, AuthError> {
+pub async fn discover(
+    http: &reqwest::Client,
+    deployment: &Url,
+    policy: HttpPolicy,
+) -> Result<Discovery, AuthError> {
+    policy.check(deployment, "deployment URL")?;
     let endpoint = mcp_url(deployment);
     let response = http
         .get(endpoint.clone())
@@ -78,11 +102,11 @@ pub async fn discover(http: &reqwest::Client, deployment: &Url) -> Result<Discov
             .find(|v| resource_metadata_param(v).is_some())
             .map(str::to_owned);
         if let Some(challenge) = challenge {
-            return discover_from_challenge(http, deployment, &challenge).await;
+            return discover_from_challenge(http, deployment, &challenge, policy).await;
         }
     }
     tracing::debug!(status = %response.status(), "MCP endpoint named no resource metadata; trying the well-known URL");
-    discover_well_known(http, deployment).await
+    discover_well_known(http, deployment, policy).await
 }
 
 /// Discovers from a `WWW-Authenticate` header value carrying `resource_metadata`.
@@ -90,7 +114,9 @@ pub async fn discover_from_challenge(
     http: &reqwest::Client,
     deployment: &Url,
     www_authenticate: &str,
+    policy: HttpPolicy,
 ) -> Result<Discovery, AuthError> {
+    policy.check(deployment, "deployment URL")?;
     let raw = resource_metadata_param(www_authenticate).ok_or_else(|| AuthError::NotCoder {
         url: deployment.to_string(),
         reason: "its 401 challenge names no resource_metadata".into(),
@@ -99,22 +125,25 @@ pub async fn discover_from_challenge(
         url: deployment.to_string(),
         reason: format!("resource_metadata is not a URL: {e}"),
     })?;
+    policy.check(&url, "protected-resource metadata URL")?;
     let resource = match get_json::<ProtectedResourceMetadata>(http, &url).await? {
         Fetched::Found(found) => found,
         Fetched::NotFound => return Err(oauth_disabled_or_not_coder(http, deployment).await),
     };
-    finish(http, deployment, resource, DiscoveredVia::Challenge).await
+    finish(http, deployment, resource, DiscoveredVia::Challenge, policy).await
 }
 
 /// Discovers from the RFC 9728 well-known URL, then RFC 8414.
 pub async fn discover_well_known(
     http: &reqwest::Client,
     deployment: &Url,
+    policy: HttpPolicy,
 ) -> Result<Discovery, AuthError> {
+    policy.check(deployment, "deployment URL")?;
     let url = well_known(deployment, PROTECTED_RESOURCE_WELL_KNOWN)?;
     match get_json::<ProtectedResourceMetadata>(http, &url).await? {
         Fetched::Found(resource) => {
-            finish(http, deployment, resource, DiscoveredVia::WellKnown).await
+            finish(http, deployment, resource, DiscoveredVia::WellKnown, policy).await
         }
         Fetched::NotFound => Err(oauth_disabled_or_not_coder(http, deployment).await),
     }
@@ -125,17 +154,34 @@ async fn finish(
     deployment: &Url,
     resource: ProtectedResourceMetadata,
     via: DiscoveredVia,
+    policy: HttpPolicy,
 ) -> Result<Discovery, AuthError> {
+    let endpoint = mcp_url(deployment);
+    if !resource_covers(&resource.resource, &endpoint) {
+        return Err(AuthError::ResourceMismatch {
+            expected: endpoint.to_string(),
+            found: resource.resource,
+        });
+    }
     let issuer = resource
         .authorization_servers
         .first()
         .cloned()
         .unwrap_or_else(|| deployment.clone());
+    policy.check(&issuer, "authorization server")?;
     let url = well_known(&issuer, AUTHORIZATION_SERVER_WELL_KNOWN)?;
     let metadata = match get_json::<AuthorizationServerMetadata>(http, &url).await? {
         Fetched::Found(found) => found,
         Fetched::NotFound => return Err(oauth_disabled_or_not_coder(http, deployment).await),
     };
+    if !same_issuer(&metadata.issuer, &issuer) {
+        return Err(AuthError::IssuerMismatch {
+            what: "authorization-server metadata".into(),
+            expected: issuer.to_string(),
+            found: metadata.issuer,
+        });
+    }
+    check_endpoints(&metadata, policy)?;
     if !metadata.code_challenge_methods_supported.is_empty()
         && !metadata
             .code_challenge_methods_supported
@@ -152,7 +198,59 @@ async fn finish(
         resource: resource.resource,
         metadata,
         via,
+        policy,
     })
+}
+
+/// Every endpoint credentials or the user are sent to must pass `policy`.
+fn check_endpoints(
+    metadata: &AuthorizationServerMetadata,
+    policy: HttpPolicy,
+) -> Result<(), AuthError> {
+    policy.check(&metadata.authorization_endpoint, "authorization endpoint")?;
+    policy.check(&metadata.token_endpoint, "token endpoint")?;
+    if let Some(url) = &metadata.revocation_endpoint {
+        policy.check(url, "revocation endpoint")?;
+    }
+    if let Some(url) = &metadata.registration_endpoint {
+        policy.check(url, "registration endpoint")?;
+    }
+    Ok(())
+}
+
+/// RFC 8414 §3.3: the metadata's `issuer` is the issuer it was fetched for.
+/// A trailing slash on an empty path is not a difference (both spellings
+/// give the same well-known URL); anything else is.
+fn same_issuer(found: &str, expected: &Url) -> bool {
+    let Ok(found) = Url::parse(found) else {
+        return false;
+    };
+    found.scheme() == expected.scheme()
+        && found.host() == expected.host()
+        && found.port_or_known_default() == expected.port_or_known_default()
+        && found.path().trim_end_matches('/') == expected.path().trim_end_matches('/')
+        && found.query() == expected.query()
+        && found.fragment().is_none()
+}
+
+/// RFC 9728 §3.3: the metadata must be about the resource we protect, the
+/// MCP endpoint. Coder names its access URL rather than the MCP URL
+/// (coder/coder#19717), so, as the MCP SDKs do, a resource on the same
+/// origin whose path contains the endpoint's (at a segment boundary) is
+/// accepted; another host, port, scheme or a sibling path is refused.
+fn resource_covers(resource: &str, endpoint: &Url) -> bool {
+    let Ok(resource) = Url::parse(resource) else {
+        return false;
+    };
+    if resource.origin() != endpoint.origin()
+        || resource.query().is_some()
+        || resource.fragment().is_some()
+    {
+        return false;
+    }
+    let prefix = resource.path().trim_end_matches('/');
+    let path = endpoint.path();
+    path == prefix || path.starts_with(&format!("{prefix}/"))
 }
 
 /// The metadata documents are missing. A Coder deployment with its OAuth2
@@ -273,6 +371,51 @@ mod tests {
             resource_metadata_param(r#"Bearer not_resource_metadata="x""#),
             None
         );
+    }
+
+    #[test]
+    fn issuer_must_be_the_one_looked_up() {
+        let root = Url::parse("https://c.example.com").unwrap();
+        assert!(same_issuer("https://c.example.com", &root));
+        assert!(same_issuer("https://c.example.com/", &root));
+        assert!(same_issuer("https://C.example.com:443", &root));
+        assert!(!same_issuer("https://evil.example.com", &root));
+        assert!(!same_issuer("http://c.example.com", &root));
+        assert!(!same_issuer("https://c.example.com/other", &root));
+        assert!(!same_issuer("not a url", &root));
+        let sub = Url::parse("https://example.com/coder/").unwrap();
+        assert!(same_issuer("https://example.com/coder", &sub));
+        assert!(!same_issuer("https://example.com/", &sub));
+    }
+
+    #[test]
+    fn resource_must_cover_the_mcp_endpoint() {
+        let endpoint = Url::parse("https://c.example.com/api/experimental/mcp/http").unwrap();
+        assert!(resource_covers("https://c.example.com", &endpoint));
+        assert!(resource_covers("https://c.example.com/", &endpoint));
+        assert!(resource_covers(endpoint.as_str(), &endpoint));
+        assert!(resource_covers("https://c.example.com/api", &endpoint));
+        assert!(!resource_covers("https://c.example.com/ap", &endpoint));
+        assert!(!resource_covers("https://c.example.com/other", &endpoint));
+        assert!(!resource_covers("https://evil.example.com", &endpoint));
+        assert!(!resource_covers("https://c.example.com:8443", &endpoint));
+        assert!(!resource_covers("http://c.example.com", &endpoint));
+    }
+
+    #[test]
+    fn endpoints_must_be_https_or_loopback() {
+        let https = Url::parse("https://c.example.com/x").unwrap();
+        let lan = Url::parse("http://c.example.com/x").unwrap();
+        let local = Url::parse("http://127.0.0.1:3000/x").unwrap();
+        let js = Url::parse("javascript:alert(1)").unwrap();
+        let strict = HttpPolicy::HttpsOrLoopback;
+        assert!(strict.check(&https, "token endpoint").is_ok());
+        assert!(strict.check(&local, "token endpoint").is_ok());
+        let err = strict.check(&lan, "token endpoint").unwrap_err();
+        assert_eq!(err.code(), "insecure_http");
+        assert!(err.to_string().contains("--allow-http"), "{err}");
+        assert!(HttpPolicy::AllowHttp.check(&lan, "token endpoint").is_ok());
+        assert!(HttpPolicy::AllowHttp.check(&js, "token endpoint").is_err());
     }
 
     #[test]

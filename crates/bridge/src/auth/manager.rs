@@ -209,9 +209,16 @@ impl AuthManager {
             return Ok(Some(LastSignIn {
                 deployment: account.deployment,
                 kind: account.kind,
+                allow_http: account.allow_http,
             }));
         }
         self.inner.state.read_last_sign_in()
+    }
+
+    /// Whether the user allowed plain http to `deployment` at an earlier
+    /// sign-in (`--allow-http`), so a sign-in without the flag keeps it.
+    pub fn remembers_allow_http(&self, deployment: &Url) -> bool {
+        matches!(self.sign_in_target(), Ok(Some(last)) if last.allow_http && &last.deployment == deployment)
     }
 
     /// "Signed out", naming the deployment to sign in to again when known.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use oauth2::{ClientId, ClientSecret, RefreshToken, TokenResponse, TokenUrl};
 use time::OffsetDateTime;
 
+use super::client_auth::{ClientAuth, is_client_auth_refusal, says_client_unknown, with_fallback};
 use super::http::{OAuthHttp, token_error};
 use super::manager::Cache;
 use super::state::keys;
@@ -44,6 +45,8 @@ enum Outcome {
         access: Secret,
         refresh: Option<Secret>,
         expires_in: Option<Duration>,
+        /// The client authentication method that worked.
+        client_auth: ClientAuth,
     },
     /// The server will never accept these credentials again.
     Ended { reason: String, client_gone: bool },
@@ -92,11 +95,13 @@ impl AuthManager {
                 access,
                 refresh,
                 expires_in,
+                client_auth,
             } => {
                 let now = OffsetDateTime::now_utc();
                 let mut updated = account.clone();
                 updated.obtained_at = now;
                 updated.expires_at = expires_in.map(|d| now + d);
+                updated.client_auth = Some(client_auth);
                 let store = SecretStore::new(account.secret_store, &self.state().dir);
                 let state = self.state().clone();
                 let (a, r, written) = (access.clone(), refresh.clone(), updated.clone());
@@ -139,44 +144,70 @@ impl AuthManager {
                 client_gone: false,
             });
         };
+        // The endpoint was checked at sign-in; checked again so a tampered
+        // account file cannot send the refresh token over plain http.
+        super::http::HttpPolicy::from_allow_http(account.allow_http)
+            .check(token_endpoint, "token endpoint")?;
         let store = SecretStore::new(account.secret_store, &self.state().dir);
         let key = keys::client_secret(&account.deployment);
         let client_secret = blocking(move || store.get(&key)).await?;
-        let mut client = oauth2::basic::BasicClient::new(ClientId::new(client_id.clone()))
-            .set_token_uri(TokenUrl::from_url(token_endpoint.clone()));
-        if let Some(secret) = &client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
-        }
+        let has_secret = client_secret.is_some();
+        let first = account
+            .client_auth
+            .unwrap_or_else(|| ClientAuth::choose(None, &[], has_secret));
+        let http = OAuthHttp(self.http().clone());
         let refresh_token = RefreshToken::new(refresh.expose().to_string());
-        let mut request = client.exchange_refresh_token(&refresh_token);
-        if let Some(resource) = &account.resource {
-            request = request.add_extra_param("resource", resource.clone());
-        }
-        match request.request_async(&OAuthHttp(self.http().clone())).await {
+        let (result, used) = with_fallback(first, token_endpoint.as_str(), |method| {
+            let mut client = oauth2::basic::BasicClient::new(ClientId::new(client_id.clone()))
+                .set_token_uri(TokenUrl::from_url(token_endpoint.clone()))
+                .set_auth_type(method.auth_type());
+            if let Some(secret) = client_secret
+                .as_ref()
+                .filter(|_| method != ClientAuth::None)
+            {
+                client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+            }
+            let (http, refresh_token) = (&http, &refresh_token);
+            async move {
+                let mut request = client.exchange_refresh_token(refresh_token);
+                if let Some(resource) = &account.resource {
+                    request = request.add_extra_param("resource", resource.clone());
+                }
+                if method.needs_form_client_id(has_secret) {
+                    request = request.add_extra_param("client_id", client_id.clone());
+                }
+                request
+                    .request_async(http)
+                    .await
+                    .map_err(|e| token_error(token_endpoint.as_str(), e))
+            }
+        })
+        .await;
+        match result {
             Ok(response) => Ok(Outcome::Refreshed {
                 access: Secret::new(response.access_token().secret().clone()),
                 refresh: response
                     .refresh_token()
                     .map(|r| Secret::new(r.secret().clone())),
                 expires_in: response.expires_in(),
+                client_auth: used,
             }),
-            Err(e) => match token_error(token_endpoint.as_str(), e) {
-                AuthError::OAuth { error, description } if error == "invalid_grant" => {
-                    Ok(Outcome::Ended {
-                        reason: description.unwrap_or(error),
-                        client_gone: false,
-                    })
-                }
-                AuthError::OAuth { error, description } if error == "invalid_client" => {
-                    Ok(Outcome::Ended {
-                        reason: description.unwrap_or(error),
-                        client_gone: true,
-                    })
-                }
-                // Network trouble or a server error: keep the tokens, the
-                // next call tries again.
-                other => Err(other),
-            },
+            Err(AuthError::OAuth { error, description }) if error == "invalid_grant" => {
+                Ok(Outcome::Ended {
+                    reason: description.unwrap_or(error),
+                    client_gone: false,
+                })
+            }
+            // The client's credentials were refused with every method: the
+            // refresh token cannot be used. The registration goes only when
+            // the server says the client does not exist.
+            Err(refusal) if is_client_auth_refusal(&refusal) => Ok(Outcome::Ended {
+                client_gone: says_client_unknown(&refusal),
+                reason: refusal.to_string(),
+            }),
+            // Network trouble or a server error: keep the tokens, the
+            // next call tries again.
+            Err(other) => Err(other),
         }
     }
 
@@ -231,6 +262,8 @@ mod tests {
             expires_at: lifetime.map(|l| obtained + l),
             secret_store: SecretBackend::File,
             session_expired: false,
+            allow_http: false,
+            client_auth: None,
         }
     }
 

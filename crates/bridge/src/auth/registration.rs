@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::AuthError;
+use super::client_auth::ClientAuth;
 use super::discovery::AuthorizationServerMetadata;
 use super::http::sensitive_header;
 use super::state::{StateDir, read_json, write_json};
@@ -28,6 +29,9 @@ const CLIENT_NAME: &str = "Coder Bridge";
 pub enum RegistrationSource {
     PreRegistered,
     Dynamic,
+    /// SEP-991: the client_id is the https URL of a client metadata
+    /// document the organisation hosts; nothing was registered.
+    MetadataDocument,
 }
 
 /// A stored client registration (secrets live in the secret store).
@@ -46,6 +50,10 @@ pub struct StoredRegistration {
     #[serde(default)]
     pub registration_client_uri: Option<Url>,
     pub secret_store: SecretBackend,
+    /// How the client authenticates at the token endpoint: what the
+    /// registration answer said, or what last worked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<ClientAuth>,
 }
 
 impl StoredRegistration {
@@ -103,6 +111,8 @@ struct RegistrationResponse {
     registration_access_token: Option<Secret>,
     #[serde(default)]
     registration_client_uri: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
 }
 
 /// RFC 7591 registration of exactly `redirect_uri`.
@@ -114,16 +124,20 @@ pub(crate) async fn register(
     secret_store: SecretBackend,
 ) -> Result<NewRegistration, AuthError> {
     // A confidential client works on every Coder release (older ones issue
-    // a secret whatever is asked); `none` only where that is all there is.
+    // a secret whatever is asked): Basic where listed (or nothing is
+    // listed), else the form; `none` only where that is all there is.
     let methods = &metadata.token_endpoint_auth_methods_supported;
-    let auth_method = if !methods.is_empty()
-        && !methods.iter().any(|m| m == "client_secret_basic")
-        && methods.iter().any(|m| m == "none")
-    {
-        "none"
+    let lists = |m: &str| methods.iter().any(|s| s == m);
+    let auth_method = if methods.is_empty() || lists("client_secret_basic") {
+        ClientAuth::ClientSecretBasic
+    } else if lists("client_secret_post") {
+        ClientAuth::ClientSecretPost
+    } else if lists("none") {
+        ClientAuth::None
     } else {
-        "client_secret_basic"
-    };
+        ClientAuth::ClientSecretBasic
+    }
+    .as_str();
     let body = serde_json::json!({
         "client_name": CLIENT_NAME,
         "redirect_uris": [redirect_uri.as_str()],
@@ -154,17 +168,27 @@ pub(crate) async fn register(
         .registration_client_uri
         .as_deref()
         .and_then(|u| endpoint.join(u).ok());
-    tracing::info!(client_id = %parsed.client_id, redirect_uri = %redirect_uri, "registered Coder Bridge as an OAuth2 client");
+    let client_secret = parsed.client_secret.filter(|s| !s.is_empty());
+    // The answer is authoritative (an older Coder issues a secret even to
+    // a client that asked for `none`); without a secret there is only `none`.
+    let answered = parsed
+        .token_endpoint_auth_method
+        .as_deref()
+        .and_then(ClientAuth::parse)
+        .or(ClientAuth::parse(auth_method));
+    let method = ClientAuth::choose(answered, &[], client_secret.is_some());
+    tracing::info!(client_id = %parsed.client_id, redirect_uri = %redirect_uri, method = method.as_str(), "registered Coder Bridge as an OAuth2 client");
     Ok(NewRegistration {
         registration: StoredRegistration {
             client_id: parsed.client_id,
             source: RegistrationSource::Dynamic,
             redirect_uri: Some(redirect_uri.clone()),
-            has_client_secret: parsed.client_secret.as_ref().is_some_and(|s| !s.is_empty()),
+            has_client_secret: client_secret.is_some(),
             registration_client_uri,
             secret_store,
+            token_endpoint_auth_method: Some(method),
         },
-        client_secret: parsed.client_secret.filter(|s| !s.is_empty()),
+        client_secret,
         registration_token: parsed.registration_access_token.filter(|s| !s.is_empty()),
     })
 }

@@ -8,7 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::http::{SESSION_TOKEN_HEADER, sensitive_header};
+use super::client_auth::{ClientAuth, with_fallback};
+use super::http::{HttpPolicy, SESSION_TOKEN_HEADER, sensitive_header};
 use super::state::{LastSignIn, keys};
 use super::store::{SecretStore, blocking};
 use super::{Account, AuthError, AuthManager, SessionKind, User, normalize_deployment};
@@ -73,6 +74,10 @@ pub(crate) struct NewSession {
     pub(crate) token_endpoint: Option<Url>,
     pub(crate) revocation_endpoint: Option<Url>,
     pub(crate) expires_in: Option<Duration>,
+    /// The user allowed plain http to this deployment (`--allow-http`).
+    pub(crate) allow_http: bool,
+    /// How the OAuth2 client authenticated (OAuth sessions).
+    pub(crate) client_auth: Option<ClientAuth>,
     pub(crate) access: Secret,
     pub(crate) refresh: Option<Secret>,
 }
@@ -90,13 +95,28 @@ pub struct LogoutReport {
 
 impl AuthManager {
     /// Signs in with a Coder session token (`coder tokens create`), checked
-    /// against `GET /api/v2/users/me`. Never refreshed.
+    /// against `GET /api/v2/users/me`. Never refreshed. Plain http to
+    /// another host only where the user allowed it before.
     pub async fn sign_in_with_token(
         &self,
         deployment: &str,
         token: Secret,
     ) -> Result<Account, AuthError> {
+        self.sign_in_with_session_token(deployment, token, false)
+            .await
+    }
+
+    /// [`AuthManager::sign_in_with_token`], with `allow_http` from
+    /// `login --allow-http`.
+    pub async fn sign_in_with_session_token(
+        &self,
+        deployment: &str,
+        token: Secret,
+        allow_http: bool,
+    ) -> Result<Account, AuthError> {
         let deployment = normalize_deployment(deployment)?;
+        let allow_http = allow_http || self.remembers_allow_http(&deployment);
+        HttpPolicy::from_allow_http(allow_http).check(&deployment, "deployment URL")?;
         let token = Secret::new(token.expose().trim().to_string());
         if token.is_empty() {
             return Err(AuthError::InvalidToken {
@@ -115,6 +135,8 @@ impl AuthManager {
             token_endpoint: None,
             revocation_endpoint: None,
             expires_in: None,
+            allow_http,
+            client_auth: None,
             access: token,
             refresh: None,
         };
@@ -141,6 +163,8 @@ impl AuthManager {
             expires_at: session.expires_in.map(|d| now + d),
             secret_store: store.backend(),
             session_expired: false,
+            allow_http: session.allow_http,
+            client_auth: session.client_auth,
         };
         let lock = self.state().lock().await?;
         let previous = self.state().read_account()?;
@@ -165,6 +189,7 @@ impl AuthManager {
             let last = LastSignIn {
                 deployment: written.deployment.clone(),
                 kind: written.kind,
+                allow_http: written.allow_http,
             };
             if let Err(e) = state.write_last_sign_in(&last) {
                 tracing::warn!(error = %e, "cannot remember the deployment for a later sign-in");
@@ -247,37 +272,73 @@ impl AuthManager {
             );
         };
         // RFC 7009 by hand: the oauth2 crate refuses plain-http revocation
-        // endpoints, and self-hosted Coder on http (lab, LAN) is real.
+        // endpoints, and self-hosted Coder on http (loopback, or a LAN the
+        // user allowed with `--allow-http`) is real.
+        if let Err(e) =
+            HttpPolicy::from_allow_http(account.allow_http).check(endpoint, "revocation endpoint")
+        {
+            return (false, Some(e.to_string()));
+        }
+        let mut method = account
+            .client_auth
+            .unwrap_or_else(|| ClientAuth::choose(None, &[], client_secret.is_some()));
         let mut revoked_any = false;
         for (token, hint) in tokens.into_iter().zip(["refresh_token", "access_token"]) {
             let Some(token) = token else { continue };
-            let mut request = self.http().post(endpoint.clone());
-            if let Some(secret) = &client_secret {
-                request = request.basic_auth(client_id, Some(secret.expose()));
-            }
-            // Coder reads `client_id` from the form whatever the client
-            // authentication.
-            let form = [
-                ("token", token.expose()),
-                ("token_type_hint", hint),
-                ("client_id", client_id.as_str()),
-            ];
-            match request.form(&form).send().await {
-                Ok(r) if r.status().is_success() => revoked_any = true,
-                Ok(r) => {
-                    return (
-                        revoked_any,
-                        Some(format!("{endpoint} answered {}", r.status())),
-                    );
-                }
-                Err(e) => {
-                    return (
-                        revoked_any,
-                        Some(AuthError::unreachable(endpoint, &e).to_string()),
-                    );
-                }
+            let (result, used) = with_fallback(method, endpoint.as_str(), |m| {
+                self.revoke_one(endpoint, m, client_id, client_secret.as_ref(), &token, hint)
+            })
+            .await;
+            method = used;
+            match result {
+                Ok(()) => revoked_any = true,
+                Err(e) => return (revoked_any, Some(e.to_string())),
             }
         }
         (revoked_any, None)
+    }
+
+    /// One RFC 7009 request. Coder reads `client_id` from the form whatever
+    /// the client authentication, so it is always there.
+    async fn revoke_one(
+        &self,
+        endpoint: &Url,
+        method: ClientAuth,
+        client_id: &str,
+        client_secret: Option<&Secret>,
+        token: &Secret,
+        hint: &'static str,
+    ) -> Result<(), AuthError> {
+        let mut form = vec![
+            ("token", token.expose().to_string()),
+            ("token_type_hint", hint.to_string()),
+        ];
+        let request = method.apply(
+            self.http().post(endpoint.clone()),
+            &mut form,
+            client_id,
+            client_secret,
+        );
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| AuthError::unreachable(endpoint, &e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        #[derive(serde::Deserialize)]
+        struct OAuthErrorBody {
+            error: String,
+            error_description: Option<String>,
+        }
+        match response.json::<OAuthErrorBody>().await {
+            Ok(body) => Err(AuthError::OAuth {
+                error: body.error,
+                description: body.error_description,
+            }),
+            Err(_) => Err(AuthError::Other(format!("{endpoint} answered {status}"))),
+        }
     }
 }

@@ -9,14 +9,13 @@
 
 use std::time::Duration;
 
-use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse,
-};
+use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse};
 use tokio::sync::oneshot;
 use url::Url;
 
+use super::client_auth::ClientAuth;
 use super::discovery::{Discovery, discover};
-use super::http::{OAuthHttp, token_error};
+use super::http::{HttpPolicy, is_plain_http_remote};
 use super::registration::StoredRegistration;
 use super::session::{NewSession, TokenStyle, fetch_user};
 use super::store::{SecretStore, blocking};
@@ -25,9 +24,11 @@ use crate::secret::Secret;
 
 mod callback;
 mod client;
+mod exchange;
 
-use callback::{Callback, CallbackServer, loopback_redirect, serve_callback};
-use client::{forget_registration, oauth_client, resolve_client};
+use callback::{Callback, CallbackServer, ExpectedIssuer, loopback_redirect, serve_callback};
+use client::{oauth_client, resolve_client};
+use exchange::CodeExchange;
 
 /// A client a Coder admin created for Coder Bridge.
 #[derive(Debug, Clone)]
@@ -48,6 +49,14 @@ pub struct SignInOptions {
     pub callback_port: Option<u16>,
     /// How long [`SignIn::finish`] waits for the browser.
     pub timeout: Duration,
+    /// Let tokens and the client secret travel over plain `http://` to a
+    /// host other than this machine (`login --allow-http`). Remembered for
+    /// the deployment, so later refreshes and sign-ins keep working.
+    pub allow_http: bool,
+    /// SEP-991: sign in with this client metadata document's URL as the
+    /// client_id, where the server accepts that (`login
+    /// --client-metadata-url`; default: the environment's setting).
+    pub client_metadata_url: Option<Url>,
 }
 
 impl SignInOptions {
@@ -57,6 +66,8 @@ impl SignInOptions {
             client: None,
             callback_port: None,
             timeout: DEFAULT_SIGN_IN_TIMEOUT,
+            allow_http: false,
+            client_metadata_url: None,
         }
     }
 }
@@ -92,7 +103,13 @@ impl SignIn {
     pub async fn start(manager: &AuthManager, options: SignInOptions) -> Result<Self, AuthError> {
         let deployment = normalize_deployment(&options.deployment)?;
         let http = manager.http().clone();
-        let discovery = discover(&http, &deployment).await?;
+        let policy = HttpPolicy::from_allow_http(
+            options.allow_http || manager.remembers_allow_http(&deployment),
+        );
+        if policy.allows_http() && is_plain_http_remote(&deployment) {
+            tracing::warn!(deployment = %deployment, "plain http allowed: tokens and the client secret cross the network unencrypted");
+        }
+        let discovery = discover(&http, &deployment, policy).await?;
         let choice = manager.store_choice();
         let dir = manager.state().dir.clone();
         let store = blocking(move || SecretStore::choose(choice, &dir)).await?;
@@ -111,8 +128,13 @@ impl SignIn {
         let redirect_uri = loopback_redirect(port)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = CsrfToken::new_random();
-        let client = oauth_client(&discovery, &registration, client_secret.as_ref())?
-            .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
+        let client = oauth_client(
+            &discovery,
+            &registration,
+            client_secret.as_ref(),
+            ClientAuth::None,
+        )?
+        .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
         // Exactly Coder's parameters: response_type, client_id, redirect_uri,
         // state, code_challenge(_method) from the crate, plus `resource`.
         // Anything else makes Coder reject the request.
@@ -123,7 +145,13 @@ impl SignIn {
             .url();
 
         let (tx, rx) = oneshot::channel();
-        let listener = serve_callback(listener, Secret::new(state.secret().clone()), tx);
+        let issuer = ExpectedIssuer {
+            issuer: discovery.metadata.issuer.clone(),
+            required: discovery
+                .metadata
+                .authorization_response_iss_parameter_supported,
+        };
+        let listener = serve_callback(listener, Secret::new(state.secret().clone()), issuer, tx);
         tracing::info!(deployment = %deployment, client_id = %registration.client_id, redirect_uri = %redirect_uri, "waiting for the browser sign-in");
         Ok(Self {
             manager: manager.clone(),
@@ -178,34 +206,28 @@ impl SignIn {
             Callback::Error { error, description } => {
                 return Err(AuthError::OAuth { error, description });
             }
-        };
-        let http = self.manager.http().clone();
-        let client = oauth_client(
-            &self.discovery,
-            &self.registration,
-            self.client_secret.as_ref(),
-        )?
-        .set_redirect_uri(RedirectUrl::from_url(self.redirect_uri.clone()));
-        let token_url = self.discovery.metadata.token_endpoint.to_string();
-        let response = client
-            .exchange_code(AuthorizationCode::new(code.expose().to_string()))
-            .set_pkce_verifier(self.verifier)
-            .add_extra_param("resource", self.discovery.resource.clone())
-            .request_async(&OAuthHttp(http.clone()))
-            .await
-            .map_err(|e| token_error(&token_url, e));
-        let response = match response {
-            Ok(r) => r,
-            Err(AuthError::OAuth { error, description }) if error == "invalid_client" => {
-                let deployment = self.discovery.deployment.clone();
-                forget_registration(&self.manager, &self.store, &deployment).await?;
-                return Err(AuthError::RegistrationRejected {
-                    deployment: deployment.to_string(),
-                    detail: description.unwrap_or(error),
+            Callback::WrongIssuer(found) => {
+                tracing::warn!(expected = %self.discovery.metadata.issuer, found = ?found, "refused a sign-in answer from another issuer");
+                return Err(AuthError::IssuerMismatch {
+                    what: "sign-in answer (RFC 9207 `iss`)".into(),
+                    expected: self.discovery.metadata.issuer.clone(),
+                    found: found.unwrap_or_else(|| "(none)".into()),
                 });
             }
-            Err(e) => return Err(e),
         };
+        let (response, client_auth) = CodeExchange {
+            manager: &self.manager,
+            store: &self.store,
+            discovery: &self.discovery,
+            registration: &self.registration,
+            client_secret: self.client_secret.as_ref(),
+            redirect_uri: &self.redirect_uri,
+            verifier: &self.verifier,
+            code: &code,
+        }
+        .run()
+        .await?;
+        let http = self.manager.http().clone();
         let access = Secret::new(response.access_token().secret().clone());
         let refresh = response
             .refresh_token()
@@ -226,6 +248,8 @@ impl SignIn {
             token_endpoint: Some(self.discovery.metadata.token_endpoint.clone()),
             revocation_endpoint: self.discovery.metadata.revocation_endpoint.clone(),
             expires_in: response.expires_in(),
+            allow_http: self.discovery.policy.allows_http(),
+            client_auth: Some(client_auth),
             access,
             refresh,
         };

@@ -71,6 +71,14 @@ pub struct Account {
     /// which deployment to sign in to.
     #[serde(default)]
     pub session_expired: bool,
+    /// The user allowed plain `http://` to this deployment (`--allow-http`);
+    /// refreshes and revocations honour it, and nothing else may downgrade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
+    /// How the OAuth2 client authenticates at the token and revocation
+    /// endpoints (what worked at sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<super::ClientAuth>,
 }
 
 impl Account {
@@ -85,6 +93,10 @@ impl Account {
 pub struct LastSignIn {
     pub deployment: Url,
     pub kind: SessionKind,
+    /// See [`Account::allow_http`]; kept so a later sign-in to the same
+    /// deployment (such as one the daemon starts) needs no flag again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
 }
 
 /// Keys of the secrets belonging to a deployment.

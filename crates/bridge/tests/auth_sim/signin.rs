@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use bridge::auth::{
-    AuthError, Credentials, DiscoveredVia, PreRegisteredClient, SessionKind, SignIn, SignInOptions,
-    discover, discover_well_known,
+    AuthError, Credentials, DiscoveredVia, HttpPolicy, PreRegisteredClient, SessionKind, SignIn,
+    SignInOptions, discover, discover_well_known,
 };
 use bridge::secret::Secret;
 use coder_sim::SimConfig;
@@ -27,7 +27,9 @@ async fn discovery_from_the_challenge_and_from_the_well_known() {
     within(async {
         let sim = sim(SimConfig::default()).await;
         let http = reqwest::Client::new();
-        let by_challenge = discover(&http, &sim.url()).await.expect("discovers");
+        let by_challenge = discover(&http, &sim.url(), HttpPolicy::default())
+            .await
+            .expect("discovers");
         assert_eq!(by_challenge.via, DiscoveredVia::Challenge);
         assert_eq!(
             by_challenge.resource.trim_end_matches('/'),
@@ -45,7 +47,7 @@ async fn discovery_from_the_challenge_and_from_the_well_known() {
             "DCR is off by default"
         );
 
-        let by_well_known = discover_well_known(&http, &sim.url())
+        let by_well_known = discover_well_known(&http, &sim.url(), HttpPolicy::default())
             .await
             .expect("discovers");
         assert_eq!(by_well_known.via, DiscoveredVia::WellKnown);
@@ -53,7 +55,9 @@ async fn discovery_from_the_challenge_and_from_the_well_known() {
         assert_eq!(by_well_known.resource, by_challenge.resource);
 
         sim.faults().set_dcr_enabled(true);
-        let with_dcr = discover(&http, &sim.url()).await.expect("discovers");
+        let with_dcr = discover(&http, &sim.url(), HttpPolicy::default())
+            .await
+            .expect("discovers");
         assert!(with_dcr.metadata.registration_endpoint.is_some());
     })
     .await;
@@ -68,7 +72,9 @@ async fn disabled_provider_and_unreachable_hosts_get_clear_errors() {
         })
         .await;
         let http = reqwest::Client::new();
-        let err = discover(&http, &sim.url()).await.expect_err("no provider");
+        let err = discover(&http, &sim.url(), HttpPolicy::default())
+            .await
+            .expect_err("no provider");
         assert_eq!(err.code(), "oauth_disabled", "{err}");
         let text = err.to_string();
         assert!(text.contains("CODER_OAUTH2_PROVIDER_ENABLE"), "{text}");
@@ -78,7 +84,9 @@ async fn disabled_provider_and_unreachable_hosts_get_clear_errors() {
         let port = closed.local_addr().expect("addr").port();
         drop(closed);
         let nowhere = url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
-        let err = discover(&http, &nowhere).await.expect_err("nothing there");
+        let err = discover(&http, &nowhere, HttpPolicy::default())
+            .await
+            .expect_err("nothing there");
         assert_eq!(err.code(), "unreachable", "{err}");
     })
     .await;

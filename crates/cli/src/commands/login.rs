@@ -34,6 +34,15 @@ pub struct Args {
     /// Print the sign-in URL but do not open a browser
     #[arg(long)]
     pub no_browser: bool,
+    /// Allow a plain http:// deployment on another host (tokens and the
+    /// client secret cross the network unencrypted). Remembered for it.
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Sign in with this https URL of a client metadata document your
+    /// organisation hosts as the OAuth2 client ID, where the server accepts
+    /// that (default: $CODER_BRIDGE_CLIENT_METADATA_URL)
+    #[arg(long, value_name = "URL", conflicts_with_all = ["token", "client_id"])]
+    pub client_metadata_url: Option<String>,
 }
 
 pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
@@ -42,6 +51,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         Some(url) => url,
         None => last_deployment(&manager)?,
     };
+    warn_if_plain_http(&deployment, args.allow_http);
     let account = match &args.token {
         Some(value) => {
             let token = if value == "-" {
@@ -53,7 +63,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                 Secret::new(value.clone())
             };
             manager
-                .sign_in_with_token(&deployment, token)
+                .sign_in_with_session_token(&deployment, token, args.allow_http)
                 .await
                 .context("session-token sign-in failed")?
         }
@@ -74,6 +84,20 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         println!("Secrets are stored in the {store}.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--allow-http` for a deployment that really is plain http elsewhere: say
+/// loudly what that means, on the terminal and in the log.
+fn warn_if_plain_http(deployment: &str, allow_http: bool) {
+    let Ok(url) = bridge::auth::normalize_deployment(deployment) else {
+        return;
+    };
+    if allow_http && bridge::auth::is_plain_http_remote(&url) {
+        eprintln!(
+            "WARNING: --allow-http: {url} is plain http. Your Coder tokens and the OAuth2 client secret will cross the network unencrypted, readable and replayable by anyone on the path. Use this only on a network you trust; this choice is remembered for {url}."
+        );
+        tracing::warn!(deployment = %url, "signing in over plain http (--allow-http)");
+    }
 }
 
 /// The deployment of the current or last sign-in, for a bare `login`.
@@ -116,6 +140,13 @@ async fn browser_sign_in(
     let mut options = SignInOptions::new(deployment);
     options.timeout = Duration::from_secs(args.timeout.max(1));
     options.callback_port = args.callback_port;
+    options.allow_http = args.allow_http;
+    if let Some(text) = &args.client_metadata_url {
+        options.client_metadata_url = Some(
+            text.parse()
+                .with_context(|| format!("--client-metadata-url {text:?} is not a URL"))?,
+        );
+    }
     options.client = args.client_id.as_ref().map(|id| PreRegisteredClient {
         client_id: id.clone(),
         client_secret: args.client_secret.clone().map(Secret::new),

@@ -125,10 +125,16 @@ fn validate(shared: &Shared, pairs: Vec<(String, String)>) -> Result<Validated, 
     let client_id = params
         .get("client_id")
         .ok_or_else(|| error_page("Missing client_id."))?;
-    let app = shared
-        .store
-        .app(client_id)
-        .ok_or_else(|| error_page("Unknown client_id."))?;
+    let app = match (
+        shared.store.app(client_id),
+        super::cimd::resolve(shared, client_id),
+    ) {
+        // A document is read again on every authorization, as a real
+        // server re-fetches (and honours changes to) it.
+        (_, Some(resolved)) => resolved.map_err(|why| error_page(&why))?,
+        (Some(app), None) => app,
+        (None, None) => return Err(error_page("Unknown client_id.")),
+    };
     let redirect_uri = match params.get("redirect_uri") {
         Some(uri) if redirect_allowed(shared.config.redirect_mode, &app, uri) => uri.clone(),
         Some(_) => {
@@ -204,10 +210,22 @@ fn approve(shared: &Shared, v: &Validated) -> Response {
         .get("state")
         .map(String::as_str)
         .unwrap_or_default();
+    let iss = response_iss(shared);
     found(&with_params(
         &v.redirect_uri,
-        &[("code", &code), ("state", state)],
+        &[("code", &code), ("state", state), ("iss", &iss)],
     ))
+}
+
+/// RFC 9207 `iss` for an authorization response: the issuer when the
+/// option is on, a tampered value when a test set one, else nothing (an
+/// empty value is left out of the redirect).
+fn response_iss(shared: &Shared) -> String {
+    match shared.faults.tampering().callback_iss {
+        Some(iss) => iss,
+        None if shared.config.iss_parameter => shared.access(),
+        None => String::new(),
+    }
 }
 
 /// A 302 Found to `location`, as coderd answers (axum's helpers use 303/307).
@@ -303,12 +321,14 @@ pub(super) async fn decide(
         .get("state")
         .map(String::as_str)
         .unwrap_or_default();
+    let iss = response_iss(&shared);
     found(&with_params(
         &validated.redirect_uri,
         &[
             ("error", "access_denied"),
             ("error_description", "The user denied access."),
             ("state", state),
+            ("iss", &iss),
         ],
     ))
 }

@@ -13,8 +13,13 @@ const SCOPES: &[&str] = &["all", "application_connect"];
 
 /// RFC 9728. `resource` is the access URL, not the MCP URL (coder/coder#19717).
 pub(super) async fn protected_resource(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let resource = shared
+        .faults
+        .tampering()
+        .resource
+        .unwrap_or_else(|| shared.access());
     Json(json!({
-        "resource": shared.access(),
+        "resource": resource,
         "authorization_servers": [shared.access()],
         "scopes_supported": SCOPES,
         "bearer_methods_supported": ["header", "query"],
@@ -23,8 +28,13 @@ pub(super) async fn protected_resource(State(shared): State<Arc<Shared>>) -> Jso
 
 /// RFC 8414. `registration_endpoint` appears only while DCR is enabled.
 pub(super) async fn authorization_server(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let issuer = shared
+        .faults
+        .tampering()
+        .issuer
+        .unwrap_or_else(|| shared.access());
     let mut metadata = json!({
-        "issuer": shared.access(),
+        "issuer": issuer,
         "authorization_endpoint": shared.endpoint("/oauth2/authorize"),
         "token_endpoint": shared.endpoint("/oauth2/tokens"),
         "revocation_endpoint": shared.endpoint("/oauth2/revoke"),
@@ -38,6 +48,19 @@ pub(super) async fn authorization_server(State(shared): State<Arc<Shared>>) -> J
         && let Some(methods) = metadata["token_endpoint_auth_methods_supported"].as_array_mut()
     {
         methods.push(json!("none"));
+    }
+    if shared.config.iss_parameter
+        && let Some(object) = metadata.as_object_mut()
+    {
+        object.insert(
+            "authorization_response_iss_parameter_supported".into(),
+            json!(true),
+        );
+    }
+    if shared.config.client_metadata_documents
+        && let Some(object) = metadata.as_object_mut()
+    {
+        object.insert("client_id_metadata_document_supported".into(), json!(true));
     }
     if shared.faults.dcr_enabled()
         && let Some(object) = metadata.as_object_mut()

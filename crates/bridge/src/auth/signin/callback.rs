@@ -26,6 +26,30 @@ pub(super) enum Callback {
         error: String,
         description: Option<String>,
     },
+    /// RFC 9207: the answer names another issuer than the one we sent the
+    /// user to, or none where the server promised one (`None`): a mix-up.
+    WrongIssuer(Option<String>),
+}
+
+/// What the callback checks `iss` against (RFC 9207).
+#[derive(Debug, Clone)]
+pub(super) struct ExpectedIssuer {
+    /// The authorization server's `issuer`, exactly as its metadata says.
+    pub(super) issuer: String,
+    /// The server advertises `authorization_response_iss_parameter_supported`:
+    /// an answer without `iss` is refused.
+    pub(super) required: bool,
+}
+
+impl ExpectedIssuer {
+    /// Compared as RFC 9207 §2.4 asks: simple string comparison. An `iss`
+    /// is checked whenever present, advertised or not.
+    fn accepts(&self, iss: Option<&String>) -> bool {
+        match iss {
+            Some(iss) => *iss == self.issuer,
+            None => !self.required,
+        }
+    }
 }
 
 pub(super) fn loopback_redirect(port: u16) -> Result<Url, AuthError> {
@@ -60,6 +84,7 @@ pub(super) async fn bind_callback(
 
 struct CallbackState {
     expected_state: Secret,
+    issuer: ExpectedIssuer,
     tx: Mutex<Option<oneshot::Sender<Callback>>>,
 }
 
@@ -95,11 +120,13 @@ impl Drop for CallbackServer {
 pub(super) fn serve_callback(
     listener: TcpListener,
     expected_state: Secret,
+    issuer: ExpectedIssuer,
     tx: oneshot::Sender<Callback>,
 ) -> CallbackServer {
     let cancel = CancellationToken::new();
     let state = Arc::new(CallbackState {
         expected_state,
+        issuer,
         tx: Mutex::new(Some(tx)),
     });
     let app = axum::Router::new()
@@ -133,7 +160,9 @@ async fn callback(
             "Start the sign-in again from Coder Bridge. You can close this tab.",
         );
     }
+    let iss = params.get("iss");
     let outcome = match (params.get("code"), params.get("error")) {
+        _ if !state.issuer.accepts(iss) => Callback::WrongIssuer(iss.cloned()),
         (_, Some(error)) => Callback::Error {
             error: error.clone(),
             description: params.get("error_description").cloned(),
@@ -148,11 +177,18 @@ async fn callback(
         }
     };
     let denied = matches!(outcome, Callback::Error { .. });
+    let wrong_issuer = matches!(outcome, Callback::WrongIssuer(_));
     let sender = state.tx.lock().ok().and_then(|mut tx| tx.take());
     let delivered = sender.is_some_and(|tx| tx.send(outcome).is_ok());
     match delivered {
         true => {
-            if denied {
+            if wrong_issuer {
+                page(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in answer came from the wrong server",
+                    "Coder Bridge refused it and was not signed in. You can close this tab.",
+                )
+            } else if denied {
                 page(
                     StatusCode::OK,
                     "Sign-in was not completed",

@@ -1,6 +1,7 @@
-//! Choosing the OAuth2 client for a sign-in: the pre-registered one, the
-//! stored registration (checked and its callback port re-bound), or a new
-//! dynamic registration of exactly the redirect URI we listen on.
+//! Choosing the OAuth2 client for a sign-in: the pre-registered one, a
+//! client metadata document the organisation hosts (SEP-991), the stored
+//! registration (checked and its callback port re-bound), or a new dynamic
+//! registration of exactly the redirect URI we listen on.
 
 use oauth2::{AuthUrl, ClientId, ClientSecret, TokenUrl};
 use tokio::net::TcpListener;
@@ -8,7 +9,9 @@ use url::Url;
 
 use super::SignInOptions;
 use super::callback::{bind_callback, local_port, loopback_redirect};
+use crate::auth::client_auth::ClientAuth;
 use crate::auth::discovery::Discovery;
+use crate::auth::http::HttpPolicy;
 use crate::auth::registration::{self, RegistrationSource, StoredRegistration, Validity};
 use crate::auth::state::keys;
 use crate::auth::store::{SecretStore, blocking};
@@ -55,6 +58,11 @@ pub(super) async fn resolve_client(
             has_client_secret: secret.is_some(),
             registration_client_uri: None,
             secret_store: store.backend(),
+            // What worked for this client before; else chosen at the token
+            // endpoint from the server's metadata.
+            token_endpoint_auth_method: same
+                .and_then(|r| r.token_endpoint_auth_method)
+                .filter(|_| secret.is_some()),
         };
         save_registration(
             manager,
@@ -66,6 +74,26 @@ pub(super) async fn resolve_client(
         )
         .await?;
         return Ok((registration, secret, listener));
+    }
+
+    if let Some(document) = metadata_document(options)? {
+        if discovery.metadata.client_id_metadata_document_supported {
+            let listener =
+                bind_callback(options.callback_port, options.callback_port.is_some()).await?;
+            let registration = StoredRegistration {
+                client_id: document.to_string(),
+                source: RegistrationSource::MetadataDocument,
+                redirect_uri: Some(loopback_redirect(local_port(&listener)?)?),
+                has_client_secret: false,
+                registration_client_uri: None,
+                secret_store: store.backend(),
+                token_endpoint_auth_method: Some(ClientAuth::None),
+            };
+            tracing::info!(client_id = %document, "signing in with the client metadata document as the client_id");
+            save_registration(manager, store, deployment, &registration, None, None).await?;
+            return Ok((registration, None, listener));
+        }
+        tracing::info!(client_id = %document, "the authorization server does not accept client metadata documents; using a registered client instead");
     }
 
     if let Some(existing) = stored {
@@ -80,6 +108,9 @@ pub(super) async fn resolve_client(
         };
         let usable = match existing.source {
             RegistrationSource::PreRegistered => true,
+            RegistrationSource::MetadataDocument => {
+                discovery.metadata.client_id_metadata_document_supported
+            }
             RegistrationSource::Dynamic => {
                 registration::check(http, &existing, reg_token.as_ref()).await != Validity::Gone
             }
@@ -137,6 +168,87 @@ pub(super) async fn resolve_client(
     )
     .await?;
     Ok((made.registration, made.client_secret, listener))
+}
+
+/// The client metadata document to sign in with, if the user named one
+/// (`login --client-metadata-url`, or the environment). SEP-991 wants an
+/// https URL with a path; loopback http is accepted for local testing.
+fn metadata_document(options: &SignInOptions) -> Result<Option<Url>, AuthError> {
+    let from_env = || {
+        std::env::var(crate::env::CLIENT_METADATA_URL)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    };
+    let url = match (&options.client_metadata_url, from_env()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(text)) => Url::parse(text.trim()).map_err(|e| {
+            AuthError::Other(format!(
+                "{} is not a URL ({e})",
+                crate::env::CLIENT_METADATA_URL
+            ))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    HttpPolicy::HttpsOrLoopback.check(&url, "client metadata document URL")?;
+    if url.path().trim_matches('/').is_empty() || url.fragment().is_some() {
+        return Err(AuthError::Other(format!(
+            "the client metadata document URL {url} must name a document (a path, no fragment)"
+        )));
+    }
+    Ok(Some(url))
+}
+
+/// Remembers the client authentication method that worked, so refreshes
+/// and later sign-ins start with it.
+pub(crate) async fn remember_method(
+    manager: &AuthManager,
+    deployment: &Url,
+    client_id: &str,
+    method: ClientAuth,
+) -> Result<(), AuthError> {
+    let _lock = manager.state().lock().await?;
+    let (state, deployment, client_id) = (
+        manager.state().clone(),
+        deployment.clone(),
+        client_id.to_string(),
+    );
+    blocking(move || {
+        let Some(mut registration) = registration::load(&state, &deployment)? else {
+            return Ok(());
+        };
+        if registration.client_id != client_id
+            || registration.token_endpoint_auth_method == Some(method)
+        {
+            return Ok(());
+        }
+        registration.token_endpoint_auth_method = Some(method);
+        registration::save(&state, &deployment, Some(&registration))
+    })
+    .await
+}
+
+/// After the server refused the client's credentials: whether it says the
+/// client does not exist (then, and only then, the registration goes).
+pub(crate) async fn client_is_gone(
+    manager: &AuthManager,
+    registration: &StoredRegistration,
+    deployment: &Url,
+    refusal: &AuthError,
+) -> bool {
+    if crate::auth::client_auth::says_client_unknown(refusal) {
+        return true;
+    }
+    if registration.source != RegistrationSource::Dynamic {
+        return false;
+    }
+    let token = load_secret(
+        &store_for(registration, manager),
+        keys::registration_token(deployment),
+    )
+    .await
+    .ok()
+    .flatten();
+    registration::check(manager.http(), registration, token.as_ref()).await == Validity::Gone
 }
 
 fn store_for(registration: &StoredRegistration, manager: &AuthManager) -> SecretStore {
@@ -198,6 +310,7 @@ pub(crate) fn oauth_client(
     discovery: &Discovery,
     registration: &StoredRegistration,
     client_secret: Option<&Secret>,
+    method: ClientAuth,
 ) -> Result<
     oauth2::basic::BasicClient<
         oauth2::EndpointSet,
@@ -214,8 +327,9 @@ pub(crate) fn oauth_client(
         ))
         .set_token_uri(TokenUrl::from_url(
             discovery.metadata.token_endpoint.clone(),
-        ));
-    if let Some(secret) = client_secret {
+        ))
+        .set_auth_type(method.auth_type());
+    if let Some(secret) = client_secret.filter(|_| method != ClientAuth::None) {
         client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
     }
     Ok(client)
