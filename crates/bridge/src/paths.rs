@@ -32,3 +32,22 @@ pub fn data_dir() -> PathBuf {
 pub fn home_dir() -> PathBuf {
     dirs::home_dir().unwrap_or_else(|| PathBuf::from("."))
 }
+
+/// The folder of the daemon's Unix socket: `$XDG_RUNTIME_DIR/coder-bridge`
+/// (private to the user by the XDG spec; we make it 0700 too). `None`
+/// where there is no runtime folder (macOS, Windows, some containers):
+/// clients then use loopback TCP with the daemon proof.
+pub fn socket_dir() -> Option<PathBuf> {
+    dirs::runtime_dir().map(|d| d.join(APP_DIR))
+}
+
+/// The daemon's Unix socket for `port`, one per port so daemons on
+/// different ports (tests, `--port`) do not collide.
+pub fn daemon_socket(port: u16) -> Option<PathBuf> {
+    socket_dir().map(|d| d.join(socket_name(port)))
+}
+
+/// `daemon-<port>.sock`.
+pub fn socket_name(port: u16) -> String {
+    format!("daemon-{port}.sock")
+}

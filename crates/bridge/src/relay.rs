@@ -118,6 +118,7 @@ impl Relay {
             .tcp_keepalive_interval(Duration::from_secs(5))
             .tcp_keepalive_retries(3)
             .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
+            .redirect(http::no_redirects())
             .build()
             .unwrap_or_default();
         Self::with_http_client(credentials, options, http)

@@ -2,24 +2,33 @@
 //!
 //! `http://127.0.0.1:<port>/mcp` is rmcp's streamable HTTP server behind two
 //! layers: a Host/Origin allow-list (DNS rebinding) and a per-agent client
-//! token. `/healthz` answers without a token and without secrets. The
-//! [`Daemon`] builder owns every task it starts; the control API and the UI
-//! add their routes with [`DaemonBuilder::extra_routes`].
+//! token. `/healthz` answers without a token and without secrets; `/proof`
+//! answers a client's challenge (see [`proof`]). The same routes are served
+//! on a Unix socket in the user's runtime folder when there is one, which
+//! the stdio shim prefers; TCP connections from other users' processes are
+//! refused (see [`peer`]). The [`Daemon`] builder owns every task it starts;
+//! the control API and the UI add their routes with
+//! [`DaemonBuilder::extra_routes`].
 
 pub mod daemon_file;
 pub mod guard;
 mod handler;
+mod listen;
+pub mod loopback;
+pub mod peer;
+pub mod proof;
 pub mod stdio;
 pub mod limits;
 pub mod summary;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
 
-use axum::{Json, Router, extract::State, middleware, routing::get, serve::ListenerExt};
+use axum::{Json, Router, extract::State, middleware, routing::get};
 use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::local::LocalSessionManager,
@@ -27,7 +36,8 @@ use rmcp::transport::{
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-pub use daemon_file::{DaemonInfo, probe_health};
+pub use daemon_file::DaemonInfo;
+pub use proof::ProofKey;
 pub use guard::{AgentId, Allowed, CLIENT_UNAUTHORIZED};
 pub use handler::RelayServer;
 
@@ -55,6 +65,12 @@ pub enum ServerError {
     },
     #[error("the daemon needs {0}")]
     Missing(&'static str),
+    #[error("cannot write the daemon key {}: {source}", path.display())]
+    ProofKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ServerError {
@@ -63,6 +79,7 @@ impl ServerError {
             ServerError::PortInUse { .. } => "port_in_use",
             ServerError::Bind { .. } => "bind_failed",
             ServerError::Missing(_) => "misconfigured",
+            ServerError::ProofKey { .. } => "proof_key_unwritable",
         }
     }
 }
@@ -91,6 +108,8 @@ pub struct DaemonBuilder {
     port: u16,
     extra: Vec<Router>,
     relay_options: RelayOptions,
+    socket_dir: Option<PathBuf>,
+    proof_key_file: Option<PathBuf>,
 }
 
 impl Default for DaemonBuilder {
@@ -103,6 +122,8 @@ impl Default for DaemonBuilder {
             port: crate::paths::DEFAULT_PORT,
             extra: Vec::new(),
             relay_options: RelayOptions::default(),
+            socket_dir: None,
+            proof_key_file: None,
         }
     }
 }
@@ -158,6 +179,21 @@ impl DaemonBuilder {
         self
     }
 
+    /// Also listen on `<dir>/daemon-<port>.sock` (Unix only; where it
+    /// cannot be bound, the daemon serves TCP alone and says so).
+    pub fn socket_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.socket_dir = dir;
+        self
+    }
+
+    /// Write this run's proof key there, before the first connection is
+    /// accepted, so clients can verify the daemon. Without it the key stays
+    /// in memory and only this process can check proofs.
+    pub fn proof_key_file(mut self, path: PathBuf) -> Self {
+        self.proof_key_file = Some(path);
+        self
+    }
+
     /// Binds 127.0.0.1:`port`, starts serving and connects upstream in the background.
     pub async fn start(self) -> Result<DaemonHandle, ServerError> {
         let credentials = self
@@ -179,6 +215,38 @@ impl DaemonBuilder {
             port: self.port,
             source,
         })?;
+        // Only now that this daemon owns the port may its key replace the
+        // file (a daemon that failed to bind must not break the running
+        // one's proofs), and before any connection is served.
+        let proof_key = ProofKey::generate();
+        if let Some(path) = self.proof_key_file {
+            proof_key
+                .write(&path)
+                .map_err(|source| ServerError::ProofKey { path, source })?;
+        }
+        let bind_error = |source| ServerError::Bind {
+            port: local_addr.port(),
+            source,
+        };
+        let tcp = listen::SameUserTcp::new(listener).map_err(bind_error)?;
+        #[cfg(unix)]
+        let unix = self.socket_dir.as_ref().and_then(|dir| {
+            let path = dir.join(crate::paths::socket_name(local_addr.port()));
+            match listen::SameUserUnix::bind(&path) {
+                Ok(unix) => Some(unix),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot listen on {}: {e}; agents' shims will use loopback TCP",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        });
+        #[cfg(unix)]
+        let socket = unix.as_ref().map(listen::SameUserUnix::path);
+        #[cfg(not(unix))]
+        let socket: Option<PathBuf> = None;
 
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -219,6 +287,7 @@ impl DaemonBuilder {
         let mut app = Router::new()
             .route("/healthz", get(healthz))
             .with_state(relay.clone())
+            .merge(proof::router(proof_key, local_addr.port()))
             .merge(mcp_routes);
         for extra in self.extra {
             app = app.merge(extra);
@@ -228,21 +297,20 @@ impl DaemonBuilder {
             guard::check_host_and_origin,
         ));
 
-        // Small SSE writes must not wait for the agent's delayed ACK (Nagle):
-        // with pooled connections that costs ~40 ms per request.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
         // Routes are resolved once here; `axum::serve(listener, app)` would
         // deep-copy the whole router (every route and layer) per connection.
         let app = app.with_state::<()>(()).into_make_service();
         let shutdown = cancel.clone();
         let serve = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
+            let tcp = axum::serve(tcp, app.clone())
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            #[cfg(unix)]
+            if let Some(unix) = unix {
+                let unix = axum::serve(unix, app).with_graceful_shutdown(shutdown.cancelled_owned());
+                let (tcp, unix) = tokio::join!(tcp, unix);
+                return tcp.and(unix);
+            }
+            tcp.await
         });
         tasks.spawn(forward_notices(relay.clone(), sessions, cancel.clone()));
         let warm = relay.clone();
@@ -258,8 +326,12 @@ impl DaemonBuilder {
         });
         tasks.close();
         tracing::info!("listening on http://{local_addr}/mcp");
+        if let Some(socket) = &socket {
+            tracing::info!("and on the Unix socket {}", socket.display());
+        }
         Ok(DaemonHandle {
             local_addr,
+            socket,
             relay,
             events,
             cancel,
@@ -316,6 +388,7 @@ async fn healthz(State(relay): State<Relay>) -> Json<serde_json::Value> {
 #[derive(Debug, Clone)]
 pub struct DaemonHandle {
     local_addr: SocketAddr,
+    socket: Option<PathBuf>,
     relay: Relay,
     events: EventSender,
     cancel: CancellationToken,
@@ -332,6 +405,11 @@ impl DaemonHandle {
     /// `http://127.0.0.1:<port>/mcp`.
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.local_addr)
+    }
+
+    /// The Unix socket it also listens on, if any.
+    pub fn socket_path(&self) -> Option<&std::path::Path> {
+        self.socket.as_deref()
     }
 
     /// Call events (subscribe for the live feed).

@@ -80,6 +80,9 @@ pub struct BridgeOptions {
     pub relay: RelayOptions,
     /// Signing in again on the agents' behalf when the session is gone.
     pub auto_sign_in: AutoSignInOptions,
+    /// Where to put the daemon's Unix socket (`daemon-<port>.sock`); `None`:
+    /// TCP only.
+    pub socket_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for BridgeOptions {
@@ -111,12 +114,16 @@ impl BridgeOptions {
             activity: ActivityConfig::default(),
             relay: RelayOptions::default(),
             auto_sign_in: AutoSignInOptions::default(),
+            socket_dir: None,
         }
     }
 
-    /// [`BridgeOptions::new`] over the platform folders.
+    /// [`BridgeOptions::new`] over the platform folders, with the socket in
+    /// the runtime folder when there is one.
     pub fn from_env() -> Self {
-        Self::new(crate::paths::config_dir(), crate::paths::data_dir())
+        let mut options = Self::new(crate::paths::config_dir(), crate::paths::data_dir());
+        options.socket_dir = crate::paths::socket_dir();
+        options
     }
 }
 
@@ -166,6 +173,8 @@ impl Bridge {
             .events(events.clone())
             .port(options.port)
             .relay_options(options.relay.clone())
+            .socket_dir(options.socket_dir.clone())
+            .proof_key_file(crate::server::ProofKey::path_in(&options.config_dir))
             .extra_routes(crate::web::router(slot.clone()))
             .start()
             .await?;
@@ -191,7 +200,9 @@ impl Bridge {
         let writer = activity.subscribe_to(&events);
 
         let daemon_file = options.config_dir.join("daemon.json");
-        if let Err(e) = DaemonInfo::new(daemon.local_addr().port()).write(&daemon_file) {
+        let mut info = DaemonInfo::new(daemon.local_addr().port());
+        info.socket = daemon.socket_path().map(std::path::Path::to_path_buf);
+        if let Err(e) = info.write(&daemon_file) {
             tracing::warn!(error = %e, "cannot write daemon.json; `coder-bridge stdio` will not find this daemon");
         }
 

@@ -1,6 +1,8 @@
 //! The daemon end to end: real rmcp clients → local server → relay →
 //! simulated Coder, in both Coder eras, with faults.
 
+#[path = "relay_daemon/boundary.rs"]
+mod boundary;
 #[path = "relay_daemon/fake_upstream.rs"]
 mod fake_upstream;
 #[path = "relay_daemon/faults.rs"]
@@ -11,6 +13,9 @@ mod harness;
 mod liveness;
 #[path = "relay_daemon/measure.rs"]
 mod measure;
+#[cfg(target_os = "linux")]
+#[path = "relay_daemon/other_user.rs"]
+mod other_user;
 #[path = "relay_daemon/security.rs"]
 mod security;
 

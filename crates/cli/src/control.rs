@@ -3,17 +3,24 @@
 //!
 //! It finds the daemon through `daemon.json` (else `CODER_BRIDGE_PORT`, else
 //! the default port) and authenticates with the control token the daemon
-//! wrote to the config directory, readable by this user only.
+//! wrote to the config directory, readable by this user only. The token goes
+//! only to a daemon that proved it is the user's (its socket, or the daemon
+//! proof over TCP), never through a proxy and never through a redirect.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bridge::{paths, secret::Secret, server::DaemonInfo};
+use bridge::{
+    paths,
+    secret::Secret,
+    server::{
+        DaemonInfo,
+        loopback::{self, Probe},
+    },
+};
 use reqwest::{Method, Response};
 use serde::{Serialize, de::DeserializeOwned};
 
-/// How long to wait for a daemon that may not be running.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 /// A bound on ordinary requests (the policy view may wait ~3 s for Coder's tool list).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -40,11 +47,13 @@ impl Control {
     /// The running daemon, or `None` when nothing answers on its port.
     pub async fn find() -> anyhow::Result<Option<Self>> {
         let port = Self::port();
-        if bridge::server::probe_health(port, PROBE_TIMEOUT)
+        let found = loopback::locate(port, None)
             .await
-            .is_none()
-        {
-            return Ok(None);
+            .context("cannot build an HTTP client")?;
+        match found.probe {
+            Probe::Running(_) => {}
+            Probe::NotRunning => return Ok(None),
+            Probe::Unproven(failed) => bail!("{failed}"),
         }
         let token = bridge::web::read_control_token(&paths::config_dir()).with_context(|| {
             format!(
@@ -52,13 +61,10 @@ impl Control {
                 paths::config_dir().display()
             )
         })?;
-        let http = reqwest::Client::builder()
-            .build()
-            .context("cannot build an HTTP client")?;
         Ok(Some(Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: found.daemon.base_url(),
             token,
-            http,
+            http: found.client,
         }))
     }
 

@@ -231,3 +231,135 @@ async fn serve_refuses_a_taken_port_with_a_clear_message() {
     );
     drop(taken);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shim_talks_to_the_daemon_over_its_private_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let port = free_port();
+    let (_demo, _url) = start_demo(&home, port);
+    let socket = home
+        .path()
+        .join("run/coder-bridge")
+        .join(format!("daemon-{port}.sock"));
+    let info = bridge::server::DaemonInfo::read(&home.config().join("daemon.json"))
+        .expect("daemon.json");
+    assert_eq!(info.socket.as_deref(), Some(socket.as_path()));
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&socket), 0o600);
+    assert_eq!(mode(socket.parent().expect("folder")), 0o700);
+
+    // Without the daemon key no TCP connection can be proven: a shim that
+    // works now went through the socket.
+    std::fs::remove_file(bridge::server::ProofKey::path_in(&home.config())).expect("rm key");
+    let client = shim(&home, port).await;
+    let result = bounded(
+        "call",
+        client.call_tool(CallToolRequestParams::new("coder_get_authenticated_user")),
+    )
+    .await
+    .expect("tools/call through the shim");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    bounded("close", client.cancel()).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_runtime_folder_the_shim_uses_proven_tcp() {
+    let home = Home::new();
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["demo", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    home.apply_std(&mut cmd);
+    cmd.env_remove("XDG_RUNTIME_DIR");
+    let mut child = cmd.spawn().expect("spawn demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let _demo = Reaper(child);
+    let mut lines = BufReader::new(stdout).lines();
+    assert!(
+        lines
+            .any(|l| l.is_ok_and(|l| l.starts_with("CODER_BRIDGE_URL="))),
+        "the demo starts"
+    );
+    let info = bridge::server::DaemonInfo::read(&home.config().join("daemon.json"))
+        .expect("daemon.json");
+    assert_eq!(info.socket, None, "no runtime folder, no socket");
+
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["stdio", "--port", &port.to_string()]);
+    home.apply_tokio(&mut cmd);
+    cmd.env_remove("XDG_RUNTIME_DIR");
+    let (transport, _stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the shim");
+    let client = bounded("shim initialize", ClientConfig::default().serve(transport))
+        .await
+        .expect("the shim speaks MCP on stdio");
+    let result = bounded(
+        "call",
+        client.call_tool(CallToolRequestParams::new("coder_get_authenticated_user")),
+    )
+    .await
+    .expect("tools/call over proven TCP");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    bounded("close", client.cancel()).await.ok();
+}
+
+/// Something else took the daemon's port while it was down and answers
+/// like a healthy daemon: the shim refuses it and sends it no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shim_sends_nothing_to_an_impostor_on_the_port() {
+    use std::io::{Read, Write};
+    let home = Home::new();
+    let tokens = bridge::client_tokens::ClientTokens::open(
+        home.config().join(bridge::client_tokens::FILE_NAME),
+    )
+    .expect("tokens");
+    let token = tokens.issue("claude-desktop").expect("issue");
+    // A daemon ran before: its key is on disk (the impostor cannot read it).
+    bridge::server::ProofKey::generate()
+        .write(&bridge::server::ProofKey::path_in(&home.config()))
+        .expect("key");
+
+    let impostor = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = impostor.local_addr().expect("addr").port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for stream in impostor.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+            let body = r#"{"status":"ok"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 204 No Content\r\ncoder-bridge-proof: AAAA\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+
+    let mut cmd = Command::new(BIN);
+    cmd.args(["stdio", "--port", &port.to_string()])
+        .stdin(Stdio::null());
+    home.apply_std(&mut cmd);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run the shim");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port} did not prove")),
+        "{stderr}"
+    );
+    let seen = String::from_utf8_lossy(&received.lock().expect("lock")).into_owned();
+    assert!(seen.contains("GET /proof"), "only the challenge: {seen}");
+    assert!(!seen.contains(token.expose()), "{seen}");
+    assert!(!seen.to_ascii_lowercase().contains("authorization"), "{seen}");
+}

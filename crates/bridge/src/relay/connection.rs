@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::{
     Endpoint, Next, Relay, RelayError, RelayStatus,
     backoff::Backoff,
-    http::{Failure, InjectingClient, classify_transport},
+    http::{Audience, Failure, InjectingClient, classify_transport},
     upstream::UpstreamHandler,
 };
 use crate::auth::MCP_PATH;
@@ -69,6 +69,7 @@ impl Relay {
                     self.set_state(RelayStatus::Error, Some(e.to_string()));
                     Judged::Fail(e)
                 }
+                Failure::Redirected(reason) => Judged::Fail(self.redirected(reason)),
                 Failure::Stale => {
                     tracing::info!("the signed-in deployment changed; reconnecting");
                     self.evict(conn).await;
@@ -87,6 +88,14 @@ impl Relay {
             self.evict(conn).await;
         }
         judged
+    }
+
+    /// The upstream answered with a redirect: nothing followed it, and
+    /// retrying would only be redirected again.
+    fn redirected(&self, reason: String) -> RelayError {
+        tracing::warn!("{reason}");
+        self.set_state(RelayStatus::Error, Some(reason.clone()));
+        RelayError::Unavailable { reason }
     }
 
     /// Drops `conn` if it is still the current connection.
@@ -161,9 +170,11 @@ impl Relay {
             Endpoint::Fixed(url) => url.clone(),
         };
         let outages = inner.liveness.health().outages;
-        let expected =
-            matches!(inner.options.endpoint, Endpoint::CoderMcp).then(|| url.to_string());
-        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone(), expected);
+        let audience = match inner.options.endpoint {
+            Endpoint::CoderMcp => Audience::CoderMcp,
+            Endpoint::Fixed(_) => Audience::SameOrigin,
+        };
+        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone(), audience);
         let transport = StreamableHttpClientTransport::with_client(
             client,
             StreamableHttpClientTransportConfig::with_uri(url.as_str()).max_concurrent_requests(64),
@@ -202,6 +213,7 @@ impl Relay {
                         self.set_state(RelayStatus::Error, Some(e.to_string()));
                         Err(Next::Fail(e))
                     }
+                    Failure::Redirected(reason) => Err(Next::Fail(self.redirected(reason))),
                 }
             }
             Ok(Err(ClientInitializeError::JsonRpcError(e))) => {

@@ -6,7 +6,12 @@
 //! refused or unavailable request is retried. Whatever `auth_header` rmcp
 //! hands us is ignored: the only credential that ever leaves is the one the
 //! [`Credentials`] seam returns right now, so nothing an agent sent can leak
-//! upstream and a refreshed token is picked up without reconnecting.
+//! upstream and a refreshed token is picked up without reconnecting. That
+//! token goes only where its session belongs (see [`bound`]), and no
+//! request follows a redirect: a 307 would re-send the token and the tool's
+//! arguments to wherever the upstream points.
+
+mod bound;
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
@@ -25,6 +30,8 @@ use crate::{
     auth::{AuthError, Credentials, UpstreamSession},
     secret::Secret,
 };
+pub use bound::Audience;
+use bound::{ClearedToken, clear};
 
 /// How long to wait before retrying a request the upstream answered with 503.
 const RETRY_503_DELAY: Duration = Duration::from_millis(150);
@@ -46,6 +53,11 @@ pub enum UpstreamHttpError {
     /// opened to (the user signed in elsewhere): nothing was sent.
     #[error("the signed-in Coder deployment changed")]
     DeploymentChanged,
+    /// The upstream answered with a redirect, which is never followed.
+    #[error(
+        "Coder answered with a redirect to {target}; Coder Bridge does not follow redirects, which would carry your token and the tool's arguments to another address. If the deployment moved, sign in to its new URL"
+    )]
+    Redirected { target: String },
     /// Anything else the reqwest transport reported.
     #[error("{0}")]
     Other(String),
@@ -58,6 +70,7 @@ impl UpstreamHttpError {
             UpstreamHttpError::Connect(_) => "connect_failed",
             UpstreamHttpError::Transfer(_) => "transfer_failed",
             UpstreamHttpError::DeploymentChanged => "deployment_changed",
+            UpstreamHttpError::Redirected { .. } => "redirect_refused",
             UpstreamHttpError::Other(_) => "upstream_http",
         }
     }
@@ -65,14 +78,23 @@ impl UpstreamHttpError {
 
 type HttpResult<T> = Result<T, StreamableHttpError<UpstreamHttpError>>;
 
+/// The redirect policy of every client that sends a credential or a body:
+/// follow none. The error names where the upstream pointed (its origin only:
+/// a query may hold secrets).
+pub fn no_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let target = attempt.url().origin().ascii_serialization();
+        attempt.error(format!("refused to follow a redirect to {target}"))
+    })
+}
+
 /// A [`StreamableHttpClient`] that injects the current upstream token.
 #[derive(Clone)]
 pub struct InjectingClient {
     http: reqwest::Client,
     credentials: Arc<dyn Credentials>,
-    /// Coder's MCP URL of the deployment this connection belongs to; `None`
-    /// for a fixed endpoint (the stdio shim's daemon).
-    expected_mcp_url: Option<String>,
+    /// Where this connection's tokens may go.
+    audience: Audience,
 }
 
 impl std::fmt::Debug for InjectingClient {
@@ -85,30 +107,26 @@ impl InjectingClient {
     pub fn new(
         http: reqwest::Client,
         credentials: Arc<dyn Credentials>,
-        expected_mcp_url: Option<String>,
+        audience: Audience,
     ) -> Self {
         Self {
             http,
             credentials,
-            expected_mcp_url,
+            audience,
         }
     }
 
     async fn session(&self) -> HttpResult<UpstreamSession> {
-        let session = self
-            .credentials
+        self.credentials
             .current()
             .await
-            .map_err(|e| StreamableHttpError::Client(UpstreamHttpError::SignIn(e)))?;
-        // Never send one deployment's token to another deployment's URL.
-        if let Some(expected) = &self.expected_mcp_url
-            && session.mcp_url().as_str() != expected
-        {
-            return Err(StreamableHttpError::Client(
-                UpstreamHttpError::DeploymentChanged,
-            ));
-        }
-        Ok(session)
+            .map_err(|e| StreamableHttpError::Client(UpstreamHttpError::SignIn(e)))
+    }
+
+    /// `session`'s token, if `uri` is where it belongs: never one
+    /// deployment's token to another deployment's URL.
+    fn clear(&self, session: &UpstreamSession, uri: &str) -> HttpResult<ClearedToken> {
+        clear(session, uri, self.audience).map_err(StreamableHttpError::Client)
     }
 
     /// After a 401 with `rejected`: a fresh session, or "sign in again".
@@ -120,21 +138,22 @@ impl InjectingClient {
             .map_err(|e| StreamableHttpError::Client(UpstreamHttpError::SignIn(e)))
     }
 
-    /// Runs `send` with the current token; on 401 renews the token once and
-    /// runs it again (a 401 means the upstream did not run the request); on
-    /// 503 (the upstream says it did not process it) waits briefly and runs
-    /// it once more.
-    async fn with_token<T, F, Fut>(&self, send: F) -> HttpResult<T>
+    /// Runs `send` to `uri` with the current token; on 401 renews the token
+    /// once and runs it again (a 401 means the upstream did not run the
+    /// request); on 503 (the upstream says it did not process it) waits
+    /// briefly and runs it once more. Every token, renewed or not, is
+    /// cleared for `uri` right before it is sent.
+    async fn with_token<T, F, Fut>(&self, uri: &str, send: F) -> HttpResult<T>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
     {
-        let session = self.session().await?;
-        let mut token = session.access_token;
+        let mut session = self.session().await?;
         let mut renewed = false;
         let mut retried_503 = false;
         loop {
-            match send(token.expose().to_owned()).await {
+            let token = self.clear(&session, uri)?;
+            match send(token.into_bearer()).await {
                 Ok(value) => return Ok(value),
                 Err(err) if is_unauthorized(&err) => {
                     if renewed {
@@ -144,7 +163,7 @@ impl InjectingClient {
                             },
                         )));
                     }
-                    token = self.renewed(&token).await?.access_token;
+                    session = self.renewed(&session.access_token).await?;
                     renewed = true;
                 }
                 Err(StreamableHttpError::HttpStatus(status))
@@ -175,6 +194,11 @@ fn convert(err: StreamableHttpError<reqwest::Error>) -> StreamableHttpError<Upst
     use StreamableHttpError as E;
     match err {
         E::Client(e) if e.is_connect() => E::Client(UpstreamHttpError::Connect(e)),
+        E::Client(e) if e.is_redirect() => E::Client(UpstreamHttpError::Redirected {
+            target: e
+                .url()
+                .map_or_else(|| "another address".into(), |u| u.origin().ascii_serialization()),
+        }),
         E::Client(e) => E::Client(UpstreamHttpError::Transfer(e)),
         E::Sse(e) => E::Sse(e),
         E::Io(e) => E::Io(e),
@@ -255,7 +279,7 @@ impl StreamableHttpClient for InjectingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> HttpResult<StreamableHttpPostResponse> {
-        self.with_token(|token| {
+        self.with_token(&uri, |token| {
             self.http.post_message_with_response_limits(
                 uri.clone(),
                 message.clone(),
@@ -275,7 +299,7 @@ impl StreamableHttpClient for InjectingClient {
         _ignored_auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<()> {
-        self.with_token(|token| {
+        self.with_token(&uri, |token| {
             self.http.delete_session(
                 uri.clone(),
                 session_id.clone(),
@@ -315,7 +339,7 @@ impl StreamableHttpClient for InjectingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> HttpResult<BoxStream<'static, Result<Sse, SseError>>> {
-        self.with_token(|token| {
+        self.with_token(&uri, |token| {
             self.http.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),
@@ -344,6 +368,8 @@ pub(crate) enum Failure {
     Forbidden(String),
     /// This connection belongs to another deployment: replace it and retry.
     Stale,
+    /// The upstream answered with a redirect, which is not followed.
+    Redirected(String),
     /// The MCP endpoint does not exist (404 without a session): the
     /// deployment has it switched off. Retrying will not help.
     NoEndpoint(String),
@@ -363,6 +389,7 @@ pub(crate) fn classify_transport(
             message: auth.to_string(),
         },
         E::Client(UpstreamHttpError::DeploymentChanged) => Failure::Stale,
+        E::Client(e @ UpstreamHttpError::Redirected { .. }) => Failure::Redirected(e.to_string()),
         E::Client(UpstreamHttpError::Connect(e)) => Failure::NotSent {
             reason: format!("could not connect to Coder ({})", short(e)),
             retry_now: true,

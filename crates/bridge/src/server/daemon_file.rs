@@ -1,7 +1,8 @@
 //! `daemon.json`: how `stdio` and `status` find a running daemon.
 //!
 //! Written by `coder-bridge serve` once it listens, removed when it stops.
-//! It holds no secrets: the pid, the port and the endpoint URL.
+//! It holds no secrets: the pid, the port, the endpoint URL and the Unix
+//! socket the daemon also listens on.
 
 use std::{
     io,
@@ -23,6 +24,9 @@ pub struct DaemonInfo {
     pub url: String,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// The Unix socket in the runtime folder, when the daemon listens on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
 }
 
 impl DaemonInfo {
@@ -34,6 +38,7 @@ impl DaemonInfo {
             started_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            socket: None,
         }
     }
 
@@ -64,22 +69,6 @@ impl DaemonInfo {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-/// Whether a Coder Bridge daemon answers `/healthz` on 127.0.0.1:`port`;
-/// returns its health document when it does.
-pub async fn probe_health(port: u16, timeout: std::time::Duration) -> Option<serde_json::Value> {
-    let client = reqwest::Client::builder().timeout(timeout).build().ok()?;
-    let response = client
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    let health: serde_json::Value = response.json().await.ok()?;
-    (health.get("status").and_then(|s| s.as_str()) == Some("ok")).then_some(health)
 }
 
 #[cfg(test)]

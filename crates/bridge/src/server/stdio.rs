@@ -6,8 +6,15 @@
 //! Coder credentials; policy, consent and activity happen in the daemon. The
 //! same [`Relay`] that talks to Coder talks to the daemon here, so a daemon
 //! restart is survived the same way an upstream restart is.
+//!
+//! The daemon is reached over its Unix socket when the user has a runtime
+//! folder, else over loopback TCP where every connection must first prove it
+//! reaches the user's daemon (see `server::loopback`): the token is never
+//! sent to another program that took the port.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use super::loopback::DaemonAddress;
 
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +51,10 @@ pub enum ShimError {
     Start(String),
     #[error("cannot read the client tokens: {0}")]
     Tokens(String),
+    #[error(
+        "{0}. If Coder Bridge is not running, another program holds its port: stop that program, or run Coder Bridge on another port (`coder-bridge serve --port N`, then `coder-bridge configure`)"
+    )]
+    Unproven(String),
 }
 
 impl ShimError {
@@ -54,6 +65,7 @@ impl ShimError {
             ShimError::NotRunning { .. } => "daemon_not_running",
             ShimError::Start(_) => "daemon_start_failed",
             ShimError::Tokens(_) => "client_tokens_unreadable",
+            ShimError::Unproven(_) => "daemon_unproven",
         }
     }
 }
@@ -120,24 +132,24 @@ pub struct ShimOptions {
 /// stdin/stdout until the agent closes it or asks the shim to stop.
 pub async fn run_shim(options: ShimOptions) -> Result<(), ShimError> {
     let port = launch::resolve_port(options.port);
-    let probe = launch::loopback_client(None);
-    if !launch::healthy(&probe, port).await {
-        if options.no_start {
-            return Err(ShimError::NotRunning { port });
-        }
-        launch::start_daemon(&probe, port, &options.bridge_exe).await?;
-    }
-    drop(probe);
+    let found = launch::find_or_start(port, options.no_start, &options.bridge_exe).await?;
     let tokens = ClientTokens::open_default().map_err(|e| ShimError::Tokens(e.to_string()))?;
-    let url = Url::parse(&format!("http://127.0.0.1:{port}/mcp"))
-        .map_err(|e| ShimError::Start(format!("cannot build the daemon URL: {e}")))?;
-    serve_stdio(url, &options.agent, tokens, launch::stop_signal()).await
+    serve_stdio(
+        &found.daemon,
+        found.client,
+        &options.agent,
+        tokens,
+        launch::stop_signal(),
+    )
+    .await
 }
 
-/// Serves MCP on stdin/stdout for `agent`, relaying to the daemon at
-/// `mcp_url`, until the agent closes stdin or `shutdown` resolves.
+/// Serves MCP on stdin/stdout for `agent`, relaying to `daemon` through
+/// `http` (a [`super::loopback`] client), until the agent closes stdin or
+/// `shutdown` resolves.
 pub async fn serve_stdio(
-    mcp_url: Url,
+    daemon: &DaemonAddress,
+    http: reqwest::Client,
     agent: &str,
     tokens: ClientTokens,
     shutdown: impl Future<Output = ()> + Send,
@@ -147,15 +159,17 @@ pub async fn serve_stdio(
             agent: agent.to_owned(),
         });
     }
-    let mut daemon = mcp_url.clone();
-    daemon.set_path("/");
+    let root = Url::parse(&daemon.base_url())
+        .map_err(|e| ShimError::Start(format!("cannot build the daemon URL: {e}")))?;
+    let mcp_url = root
+        .join("mcp")
+        .map_err(|e| ShimError::Start(format!("cannot build the daemon URL: {e}")))?;
     let credentials = Arc::new(ClientTokenCredentials {
-        daemon,
+        daemon: root,
         agent: agent.to_owned(),
         tokens,
     });
-    // Plain HTTP to loopback: a client without TLS roots (loading the
-    // platform's store costs the shim memory and start-up time for nothing).
+    // The client that found the daemon: its connection is reused.
     let relay = Relay::with_http_client(
         credentials,
         RelayOptions {
@@ -175,7 +189,7 @@ pub async fn serve_stdio(
             },
             ..RelayOptions::default()
         },
-        launch::loopback_client(None),
+        http,
     );
     // The daemon records activity; the shim's own events go nowhere, so a
     // one-slot channel (not `events::channel()`'s 4096 preallocated slots,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bridge::auth::{AuthManager, AuthStatus, SessionKind};
+use bridge::server::loopback::{self, Probe};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -64,29 +65,16 @@ async fn probe_daemon(port: u16) -> Daemon {
         health: None,
         error: None,
     };
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_millis(800))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            daemon.error = Some(e.to_string());
-            return daemon;
-        }
-    };
-    match client
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await
-    {
-        Ok(resp) => {
-            daemon.running = resp.status().is_success();
-            if !daemon.running {
-                daemon.error = Some(format!("/healthz answered {}", resp.status()));
+    // Its socket or proven TCP, no proxy: as every client of the daemon.
+    match loopback::locate(port, Some(Duration::from_millis(800))).await {
+        Ok(found) => match found.probe {
+            Probe::Running(health) => {
+                daemon.running = true;
+                daemon.health = Some(health);
             }
-            daemon.health = resp.json().await.ok();
-        }
-        Err(e) if e.is_connect() => {}
+            Probe::NotRunning => {}
+            Probe::Unproven(failed) => daemon.error = Some(failed.to_string()),
+        },
         Err(e) => daemon.error = Some(e.to_string()),
     }
     daemon

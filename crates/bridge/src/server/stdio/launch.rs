@@ -1,9 +1,9 @@
 //! Finding the daemon for the stdio shim, and starting exactly one when
 //! none answers, however many shims start at the same instant.
 //!
-//! Everything here talks plain HTTP to 127.0.0.1, so its HTTP client is
-//! built without TLS roots or proxies: loading the platform's certificate
-//! store costs the shim time and memory for nothing.
+//! The daemon is reached through [`loopback`]: its Unix socket where the
+//! user has a runtime folder, else 127.0.0.1 with every connection proven to
+//! be the user's daemon before the agent's token is sent on it.
 
 use std::{
     fs::{File, OpenOptions},
@@ -13,34 +13,22 @@ use std::{
 };
 
 use super::ShimError;
-use crate::{paths, server::DaemonInfo};
+use crate::{
+    paths,
+    server::{
+        DaemonInfo,
+        loopback::{self, Located, Probe},
+    },
+};
 
 /// How long a freshly started daemon may take to answer `/healthz`.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long one `/healthz` probe may take.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 /// How long a healthy daemon may take to write `daemon.json`.
 const ADVERTISE_WAIT: Duration = Duration::from_secs(2);
 /// Lock file (in the config directory) held while a shim starts the daemon.
 const LOCK_FILE: &str = "daemon.lock";
 /// The daemon's log when a shim started it (in the data directory).
 const LOG_FILE: &str = "daemon.log";
-
-/// A client for the daemon on 127.0.0.1: no certificate store, no proxy.
-pub(crate) fn loopback_client(timeout: Option<Duration>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .no_proxy()
-        // An empty root store: the daemon is plain HTTP on loopback, and
-        // this keeps the platform verifier from reading every system root.
-        .tls_certs_only(std::iter::empty())
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")));
-    if let Some(timeout) = timeout {
-        builder = builder.timeout(timeout);
-    }
-    builder.build().unwrap_or_default()
-}
 
 /// The port the shim should use: `explicit`, else the running daemon's
 /// (`daemon.json`), else `CODER_BRIDGE_PORT`, else the default.
@@ -55,23 +43,27 @@ pub(crate) fn resolve_port(explicit: Option<u16>) -> u16 {
         .unwrap_or(paths::DEFAULT_PORT)
 }
 
-/// True when a Coder Bridge daemon answers `/healthz` on `port`.
-pub(crate) async fn healthy(client: &reqwest::Client, port: u16) -> bool {
-    let request = client
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send();
-    let Ok(Ok(response)) = tokio::time::timeout(PROBE_TIMEOUT, request).await else {
-        return false;
-    };
-    if !response.status().is_success() {
-        return false;
+/// The user's daemon on `port` and a client that reached it; started first
+/// when nothing answers, unless `no_start`. Something else on the port that
+/// cannot prove it is the daemon is an error: the agent's token is not sent.
+pub(crate) async fn find_or_start(
+    port: u16,
+    no_start: bool,
+    bridge_exe: &Path,
+) -> Result<Located, ShimError> {
+    let found = locate(port).await?;
+    match found.probe {
+        Probe::Running(_) => Ok(found),
+        Probe::Unproven(failed) => Err(ShimError::Unproven(failed.to_string())),
+        Probe::NotRunning if no_start => Err(ShimError::NotRunning { port }),
+        Probe::NotRunning => start_daemon(port, bridge_exe).await,
     }
-    response
-        .json::<serde_json::Value>()
+}
+
+async fn locate(port: u16) -> Result<Located, ShimError> {
+    loopback::locate(port, None)
         .await
-        .ok()
-        .and_then(|h| h.get("status")?.as_str().map(|s| s == "ok"))
-        .unwrap_or(false)
+        .map_err(|e| ShimError::Start(format!("cannot build an HTTP client: {e}")))
 }
 
 /// Starts `<bridge_exe> serve --port <port>` detached, unless another shim
@@ -80,11 +72,7 @@ pub(crate) async fn healthy(client: &reqwest::Client, port: u16) -> bool {
 /// Every shim that finds no daemon queues on an exclusive lock; the first
 /// one starts the daemon and holds the lock until it is healthy, so the
 /// others find it running when their turn comes.
-pub(crate) async fn start_daemon(
-    client: &reqwest::Client,
-    port: u16,
-    bridge_exe: &Path,
-) -> Result<(), ShimError> {
+async fn start_daemon(port: u16, bridge_exe: &Path) -> Result<Located, ShimError> {
     let config = paths::config_dir();
     let io = |what: String| move |e: std::io::Error| ShimError::Start(format!("{what}: {e}"));
     std::fs::create_dir_all(&config).map_err(io(format!("cannot create {}", config.display())))?;
@@ -102,8 +90,11 @@ pub(crate) async fn start_daemon(
         .map_err(io(format!("cannot lock {}", lock_path.display())))?;
 
     let result = async {
-        if healthy(client, port).await {
-            return Ok(());
+        let found = locate(port).await?;
+        match found.probe {
+            Probe::Running(_) => return Ok(found),
+            Probe::Unproven(failed) => return Err(ShimError::Unproven(failed.to_string())),
+            Probe::NotRunning => {}
         }
         spawn_serve(port, bridge_exe)?;
         let deadline = Instant::now() + START_TIMEOUT;
@@ -113,11 +104,18 @@ pub(crate) async fn start_daemon(
             // instant after it starts listening), which the next agents and
             // `coder-bridge status` go by. A daemon that cannot write the
             // file still serves: do not wait for it long.
-            if healthy_since.is_some() || healthy(client, port).await {
-                let since = *healthy_since.get_or_insert_with(Instant::now);
-                if advertised(port) || since.elapsed() > ADVERTISE_WAIT {
-                    return Ok(());
+            let found = locate(port).await?;
+            match found.probe {
+                Probe::Running(_) => {
+                    let since = *healthy_since.get_or_insert_with(Instant::now);
+                    if advertised(port) || since.elapsed() > ADVERTISE_WAIT {
+                        return Ok(found);
+                    }
                 }
+                // The daemon writes its key before it serves, so this is
+                // not it starting: something else holds the port.
+                Probe::Unproven(failed) => return Err(ShimError::Unproven(failed.to_string())),
+                Probe::NotRunning => {}
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
