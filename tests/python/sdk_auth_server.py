@@ -153,6 +153,9 @@ def bound_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    # Listening before the URLs are printed: a client that connects at once
+    # waits in the backlog until the server accepts.
+    sock.listen(128)
     return sock
 
 

@@ -18,6 +18,7 @@ mod http;
 mod manager;
 mod refresh;
 mod registration;
+mod revoke;
 mod session;
 mod signin;
 mod state;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::client_auth::{ClientAuth, with_fallback};
+use super::client_auth::ClientAuth;
 use super::http::{HttpPolicy, SESSION_TOKEN_HEADER, sensitive_header};
 use super::state::{LastSignIn, keys};
 use super::store::{SecretStore, blocking};
@@ -256,89 +256,5 @@ impl AuthManager {
             revoked,
             revoke_note,
         })
-    }
-
-    async fn revoke(
-        &self,
-        account: &Account,
-        client_secret: Option<Secret>,
-        tokens: [Option<Secret>; 2],
-    ) -> (bool, Option<String>) {
-        let (Some(endpoint), Some(client_id)) = (&account.revocation_endpoint, &account.client_id)
-        else {
-            return (
-                false,
-                Some("the deployment offers no revocation endpoint".into()),
-            );
-        };
-        // RFC 7009 by hand: the oauth2 crate refuses plain-http revocation
-        // endpoints, and self-hosted Coder on http (loopback, or a LAN the
-        // user allowed with `--allow-http`) is real.
-        if let Err(e) =
-            HttpPolicy::from_allow_http(account.allow_http).check(endpoint, "revocation endpoint")
-        {
-            return (false, Some(e.to_string()));
-        }
-        let mut method = account
-            .client_auth
-            .unwrap_or_else(|| ClientAuth::choose(None, &[], client_secret.is_some()));
-        let mut revoked_any = false;
-        for (token, hint) in tokens.into_iter().zip(["refresh_token", "access_token"]) {
-            let Some(token) = token else { continue };
-            let (result, used) = with_fallback(method, endpoint.as_str(), |m| {
-                self.revoke_one(endpoint, m, client_id, client_secret.as_ref(), &token, hint)
-            })
-            .await;
-            method = used;
-            match result {
-                Ok(()) => revoked_any = true,
-                Err(e) => return (revoked_any, Some(e.to_string())),
-            }
-        }
-        (revoked_any, None)
-    }
-
-    /// One RFC 7009 request. Coder reads `client_id` from the form whatever
-    /// the client authentication, so it is always there.
-    async fn revoke_one(
-        &self,
-        endpoint: &Url,
-        method: ClientAuth,
-        client_id: &str,
-        client_secret: Option<&Secret>,
-        token: &Secret,
-        hint: &'static str,
-    ) -> Result<(), AuthError> {
-        let mut form = vec![
-            ("token", token.expose().to_string()),
-            ("token_type_hint", hint.to_string()),
-        ];
-        let request = method.apply(
-            self.http().post(endpoint.clone()),
-            &mut form,
-            client_id,
-            client_secret,
-        );
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| AuthError::unreachable(endpoint, &e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        #[derive(serde::Deserialize)]
-        struct OAuthErrorBody {
-            error: String,
-            error_description: Option<String>,
-        }
-        match response.json::<OAuthErrorBody>().await {
-            Ok(body) => Err(AuthError::OAuth {
-                error: body.error,
-                description: body.error_description,
-            }),
-            Err(_) => Err(AuthError::Other(format!("{endpoint} answered {status}"))),
-        }
     }
 }

@@ -103,7 +103,7 @@ async fn a_refused_client_secret_keeps_the_registration() {
         let mut options = SignInOptions::new(sim.url().as_str());
         options.client = Some(PreRegisteredClient {
             client_id: client_id.clone(),
-            client_secret: Some(Secret::new("coder_wrong_secret".into())),
+            client_secret: Some(Secret::new("coder_wrong_secret")),
         });
         let flow = SignIn::start(&env.manager, options).await.expect("starts");
         let url = flow.authorize_url().clone();

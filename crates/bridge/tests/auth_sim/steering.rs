@@ -124,7 +124,7 @@ async fn plain_http_elsewhere_is_refused_without_allow_http() {
             assert!(err.to_string().contains("--allow-http"), "{err}");
             let err = env
                 .manager
-                .sign_in_with_token(deployment, bridge::secret::Secret::new("t".into()))
+                .sign_in_with_token(deployment, bridge::secret::Secret::new("t"))
                 .await
                 .expect_err("plain http");
             assert_eq!(err.code(), "insecure_http", "{err}");
