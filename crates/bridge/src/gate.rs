@@ -171,6 +171,8 @@ mod tests {
             client_name: None,
             tool: "coder_workspace_bash".into(),
             arguments: None,
+            digest: ArgumentsDigest::of(None),
+            deployment_host: None,
             tool_info: None,
         }
     }
@@ -185,7 +187,9 @@ mod tests {
         );
         paused.store(true, Ordering::Release);
         match gate.admit(request()).await {
-            GateDecision::Deny { decision, reason } => {
+            GateDecision::Deny {
+                decision, reason, ..
+            } => {
                 assert_eq!(decision, ConsentDecision::DeniedByPolicy);
                 assert!(reason.contains("paused"), "{reason}");
             }

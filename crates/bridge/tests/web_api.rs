@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 type Agent = RunningService<RoleClient, ClientConfig>;
 
+#[path = "web_api/trust.rs"]
 mod trust;
 
 async fn within<T>(f: impl Future<Output = T>) -> T {
