@@ -20,7 +20,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::clients::files;
+use crate::private_files;
 use crate::secret::Secret;
 
 /// Every token starts with this, so a leaked one is recognisable in a scan.
@@ -300,10 +300,11 @@ impl ClientTokens {
             }
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            files::create_dir_all(dir, 0o700).map_err(io_err("create", dir))?;
+            private_files::ensure_dir(dir).map_err(io_err("create", dir))?;
         }
-        let lock_path = files::sibling(path, ".lock");
-        let _lock = files::FileLock::acquire(&lock_path).map_err(io_err("lock", &lock_path))?;
+        let lock_path = private_files::sibling(path, ".lock");
+        let _lock =
+            private_files::FileLock::acquire(&lock_path).map_err(io_err("lock", &lock_path))?;
         // Under the lock the file on disk is the truth, not our cache.
         let mut file = read_file(path)?.unwrap_or_default();
         if change(&mut file) {
@@ -315,7 +316,7 @@ impl ClientTokens {
                     error: io::Error::other(err),
                 })?;
             text.push('\n');
-            files::atomic_write(path, text.as_bytes(), 0o600).map_err(io_err("write", path))?;
+            private_files::write(path, text.as_bytes()).map_err(io_err("write", path))?;
         }
         let mut state = self.state();
         state.tokens = to_secrets(file);

@@ -8,6 +8,7 @@ pub mod env;
 pub mod events;
 pub mod gate;
 pub mod paths;
+pub mod private_files;
 pub mod secret;
 
 pub mod activity;

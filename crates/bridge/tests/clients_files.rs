@@ -146,8 +146,9 @@ fn a_plan_previews_exactly_what_apply_writes_and_writes_nothing_itself() {
 
 #[cfg(unix)]
 #[test]
-fn symlinked_configs_stay_links_and_modes_are_kept() {
+fn symlinked_configs_stay_links_and_are_made_private_when_they_get_a_token() {
     use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     let tmp = tempfile::tempdir().expect("tempdir");
     let ctx = context(tmp.path(), 7331);
     let path = cursor_path(&ctx);
@@ -156,6 +157,11 @@ fn symlinked_configs_stay_links_and_modes_are_kept() {
     fs::set_permissions(dotfiles.join("mcp.json"), fs::Permissions::from_mode(0o640))
         .expect("chmod");
     fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    fs::set_permissions(
+        path.parent().expect("dir"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
     std::os::unix::fs::symlink(dotfiles.join("mcp.json"), &path).expect("symlink");
 
     let applied = clients::apply(&clients::plan("cursor", &ctx).expect("plan")).expect("apply");
@@ -167,8 +173,23 @@ fn symlinked_configs_stay_links_and_modes_are_kept() {
             .is_symlink()
     );
     assert_eq!(parse(&path)["mcpServers"]["coder"]["type"], "http");
-    let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o640);
+    // It holds `Authorization: Bearer cbt_…` now: readable by the user only.
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(applied.tightened_from, Some(0o640));
+    // The agent's folder is the agent's: not tightened.
+    assert_eq!(mode(path.parent().expect("dir")), 0o755);
+    let backup = applied.backup.expect("a backup of the original");
+    assert_eq!(mode(&backup), 0o600);
+
+    // A stdio entry holds no token (the shim reads it): the mode stays.
+    let desktop = ctx.config_path(clients::agent("claude-desktop").expect("row"));
+    seed(&desktop, "{}\n");
+    fs::set_permissions(&desktop, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let applied =
+        clients::apply(&clients::plan("claude-desktop", &ctx).expect("plan")).expect("apply");
+    assert!(applied.changed);
+    assert_eq!(applied.tightened_from, None);
+    assert_eq!(mode(&desktop), 0o644);
 }
 
 #[test]

@@ -49,12 +49,12 @@ pub fn open_writer(
     busy_timeout: Duration,
     max_size_mb: Option<u64>,
 ) -> Result<Connection, ActivityError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| ActivityError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
+    // Argument summaries are redacted, but what an agent did is still the
+    // user's business alone. SQLite gives `-wal`/`-shm` the database's mode.
+    crate::private_files::prepare_database(path).map_err(|source| ActivityError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let open_err = |source| ActivityError::Open {
         path: path.to_owned(),
         source,
@@ -93,7 +93,6 @@ pub fn open_writer(
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(open_err)?;
-    restrict_permissions(path);
     Ok(conn)
 }
 
@@ -194,18 +193,4 @@ pub fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, Ac
     conn.pragma_update(None, "query_only", true)
         .map_err(open_err)?;
     Ok(conn)
-}
-
-/// Argument summaries are redacted, but what an agent did is still the
-/// user's business alone: the file is readable by its owner only.
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot restrict the activity database's permissions");
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }

@@ -2,9 +2,9 @@
 //! change to it across processes.
 //!
 //! `account.json` says who is signed in where, until when, and which secret
-//! store holds the tokens. `refresh.lock` is held (an `fs4` exclusive lock)
-//! while tokens are rotated, registrations made, or the account written or
-//! removed: Coder's refresh tokens are single-use with no grace, so two
+//! store holds the tokens. `refresh.lock` is held (an exclusive
+//! [`crate::private_files::FileLock`]) while tokens are rotated,
+//! registrations made, or the account written or removed: Coder's refresh tokens are single-use with no grace, so two
 //! processes refreshing at once would sign the user out.
 
 use std::path::{Path, PathBuf};
@@ -176,26 +176,19 @@ impl StateDir {
     }
 }
 
-/// Held while tokens, registrations or the account change. Released on drop
-/// (closing the file releases an `flock`).
+/// Held while tokens, registrations or the account change. Released on drop.
 #[derive(Debug)]
 pub(crate) struct StateLock {
-    _file: std::fs::File,
+    _lock: crate::private_files::FileLock,
 }
 
 impl StateLock {
     fn acquire(dir: &Path) -> Result<Self, AuthError> {
-        super::store::ensure_private_dir(dir)?;
         let path = dir.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| AuthError::Storage(format!("cannot open {}: {e}", path.display())))?;
-        fs4::FileExt::lock(&file)
-            .map_err(|e| AuthError::Storage(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(Self { _file: file })
+        crate::private_files::ensure_dir(dir)
+            .and_then(|()| crate::private_files::FileLock::acquire(&path))
+            .map(|lock| Self { _lock: lock })
+            .map_err(|e| AuthError::Storage(format!("cannot lock {}: {e}", path.display())))
     }
 }
 

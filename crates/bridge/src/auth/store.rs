@@ -4,7 +4,6 @@
 //! by `coder-bridge status`; it is never a silent downgrade.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -141,6 +140,23 @@ impl SecretStore {
         }
     }
 
+    /// Stores several secrets: with the file store in one atomic write (all
+    /// or none); with the keychain, which has no transactions, one entry at
+    /// a time in the order given, stopping at the first failure. Callers put
+    /// first what must not be lost.
+    pub(crate) fn set_all(&self, entries: &[(String, Secret)]) -> Result<(), AuthError> {
+        match self.backend {
+            SecretBackend::Keyring => set_in_order(entries, |key, value| self.set(key, value)),
+            SecretBackend::File => {
+                let mut all = read_file(&self.file)?;
+                for (key, value) in entries {
+                    all.insert(key.clone(), value.expose().to_string());
+                }
+                write_file(&self.file, &all)
+            }
+        }
+    }
+
     pub(crate) fn delete(&self, key: &str) -> Result<(), AuthError> {
         match self.backend {
             SecretBackend::Keyring => match entry(key)?.delete_credential() {
@@ -156,6 +172,14 @@ impl SecretStore {
             }
         }
     }
+}
+
+/// Writes `entries` one by one with `set`, stopping at the first failure.
+fn set_in_order(
+    entries: &[(String, Secret)],
+    mut set: impl FnMut(&str, &Secret) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    entries.iter().try_for_each(|(key, value)| set(key, value))
 }
 
 /// Runs blocking store work (D-Bus round trips, file I/O) off the async
@@ -210,43 +234,11 @@ fn write_file(path: &Path, all: &BTreeMap<String, String>) -> Result<(), AuthErr
     write_private(path, &bytes)
 }
 
-/// Writes `bytes` to `path` atomically, the file created 0600 and its
-/// directory 0700 before any byte is written, so a secret is never readable
-/// by others even for a moment.
+/// Writes `bytes` to `path` as a file of ours (0600 in a 0700 folder,
+/// atomically: see [`crate::private_files`]).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| AuthError::Storage(format!("{} has no parent", path.display())))?;
-    ensure_private_dir(dir)?;
-    let storage = |e: std::io::Error| AuthError::Storage(format!("{}: {e}", path.display()));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-");
-    // On Windows the file inherits the per-user ACL of the profile's config
-    // directory, which is already private to the user.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(storage)?;
-    tmp.write_all(bytes).map_err(storage)?;
-    tmp.as_file().sync_all().map_err(storage)?;
-    tmp.persist(path).map_err(|e| storage(e.error))?;
-    Ok(())
-}
-
-/// Creates the config directory with mode 0700 (or leaves an existing one).
-pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), AuthError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|e| AuthError::Storage(format!("cannot create {}: {e}", dir.display())))
+    crate::private_files::write(path, bytes)
+        .map_err(|e| AuthError::Storage(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -273,5 +265,40 @@ mod tests {
             assert_eq!(mode(&config.join(SECRETS_FILE)), 0o600);
             assert_eq!(mode(&config), 0o700);
         }
+    }
+
+    #[test]
+    fn set_all_writes_every_secret_in_one_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(SecretBackend::File, dir.path());
+        store.set("kept", &Secret::new("k")).unwrap();
+        let entries = [
+            ("refresh".to_string(), Secret::new("r2")),
+            ("access".to_string(), Secret::new("a2")),
+        ];
+        store.set_all(&entries).unwrap();
+        assert_eq!(store.get("refresh").unwrap().unwrap().expose(), "r2");
+        assert_eq!(store.get("access").unwrap().unwrap().expose(), "a2");
+        assert_eq!(store.get("kept").unwrap().unwrap().expose(), "k");
+    }
+
+    /// The keychain path: when the second write fails, the first (the
+    /// rotated refresh token, which the server will not give again) is kept.
+    #[test]
+    fn writes_in_order_stop_at_a_failure_and_keep_what_came_first() {
+        let entries = [
+            ("refresh".to_string(), Secret::new("r2")),
+            ("access".to_string(), Secret::new("a2")),
+        ];
+        let mut written = Vec::new();
+        let result = set_in_order(&entries, |key, value| {
+            if key == "access" {
+                return Err(AuthError::Storage("injected failure".into()));
+            }
+            written.push((key.to_string(), value.expose().to_string()));
+            Ok(())
+        });
+        assert!(result.is_err());
+        assert_eq!(written, [("refresh".to_string(), "r2".to_string())]);
     }
 }

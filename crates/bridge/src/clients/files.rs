@@ -1,201 +1,95 @@
-//! Careful file writes shared by the agent config writers and the client
-//! token store: an advisory lock beside the file, atomic replace (temp file
-//! in the same folder + rename) that keeps the file's mode, and symlinks
-//! followed so a dotfile manager's link is not replaced by a plain file.
+//! Writing agents' config files through [`crate::private_files`]: atomic
+//! replace under a lock beside the file, symlinks followed so a dotfile
+//! manager's link is not replaced by a plain file, and the file's mode
+//! chosen by what it holds.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io;
+use std::path::Path;
 
-use fs4::FileExt;
+use crate::private_files::{self, Mode};
+pub(crate) use crate::private_files::{FileLock, resolve_symlinks, sibling};
 
-/// An exclusive advisory lock held for as long as the value lives.
+/// Creates the missing folders of an agent's config path, 0700. Existing
+/// ones are the agent's, not ours: their mode is left alone.
+pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
+    private_files::create_missing_dirs(dir)
+}
+
+/// Replaces an agent's config with `contents` atomically; returns the mode
+/// it had when that was narrowed.
 ///
-/// The lock file stays on disk after release: deleting it would race with a
-/// second writer that already opened it and lock a different inode.
-#[derive(Debug)]
-pub(crate) struct FileLock {
-    file: File,
-}
-
-impl FileLock {
-    /// Blocks until the lock at `lock_path` is ours.
-    pub(crate) fn acquire(lock_path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(lock_path)?;
-        FileExt::lock(&file)?;
-        Ok(Self { file })
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        // Closing the descriptor releases the lock anyway; unlocking first
-        // just makes the release immediate and explicit.
-        let _ = FileExt::unlock(&self.file);
-    }
-}
-
-/// `path` with `suffix` appended to its file name (`mcp.json` → `mcp.json.lock`).
-pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// The file a write to `path` must really replace: the target of a symlink
-/// (resolved one level at a time, relative links against their folder).
-pub(crate) fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
-    let mut current = path.to_path_buf();
-    for _ in 0..16 {
-        match fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs::read_link(&current)?;
-                current = match current.parent() {
-                    Some(dir) if target.is_relative() => dir.join(target),
-                    _ => target,
-                };
-            }
-            Ok(_) => return Ok(current),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(current),
-            Err(err) => return Err(err),
-        }
-    }
-    Err(io::Error::other("too many levels of symbolic links"))
-}
-
-/// Creates `dir` (and parents); on Unix a folder we create gets `mode`.
-pub(crate) fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().recursive(true).mode(mode).create(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = mode;
-        fs::create_dir_all(dir)
-    }
-}
-
-/// Replaces `path` with `contents` atomically.
-///
-/// An existing file keeps its permissions; a new one gets `new_mode` on Unix.
-/// The temp file lives in the same folder so the rename never crosses file
-/// systems, and it is synced before the rename so a crash leaves either the
-/// old or the new file, never a torn one.
-pub(crate) fn atomic_write(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
+/// A config that holds a token is made 0600 whatever its mode was: anyone
+/// who can read it can call Coder as the user. One without a token (a stdio
+/// entry runs the shim, which reads the token itself) keeps its mode: the
+/// file is the agent's, and its owner may share it on purpose.
+pub(crate) fn write_config(
+    path: &Path,
+    contents: &[u8],
+    holds_token: bool,
+) -> io::Result<Option<u32>> {
+    let mode = if holds_token {
+        Mode::Private
+    } else {
+        Mode::KeepExisting
     };
-    let existing = match fs::metadata(path) {
-        Ok(meta) => Some(meta.permissions()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".coder-bridge-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    match existing {
-        Some(perms) => tmp.as_file().set_permissions(perms)?,
-        None => set_mode(tmp.as_file(), new_mode)?,
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|err| err.error)?;
-    sync_dir(dir);
-    Ok(())
+    let replaced = private_files::replace(path, contents, mode)?;
+    Ok(replaced.tightened().map(|(before, _)| before))
 }
 
-#[cfg(unix)]
-fn set_mode(file: &File, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(fs::Permissions::from_mode(mode))
+/// Copies the agent's original config to `backup`, 0600: a copy is ours, and
+/// the original may hold someone's credentials.
+pub(crate) fn back_up(original: &Path, backup: &Path) -> io::Result<()> {
+    let bytes = fs::read(original)?;
+    private_files::replace(backup, &bytes, Mode::Private).map(drop)
 }
 
-#[cfg(not(unix))]
-fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
-    Ok(())
-}
-
-/// Makes the rename durable. Best effort: not every platform can open a folder.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-}
-
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
-    #[test]
-    fn atomic_write_keeps_an_existing_mode_and_sets_new_ones() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let fresh = dir.path().join("new.json");
-        atomic_write(&fresh, b"{}", 0o600).expect("write new");
-        assert_eq!(fs::read(&fresh).expect("read"), b"{}");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
-            assert_eq!(mode(&fresh), 0o600);
-            let shared = dir.path().join("shared.json");
-            fs::write(&shared, "old").expect("seed");
-            fs::set_permissions(&shared, fs::Permissions::from_mode(0o644)).expect("chmod");
-            atomic_write(&shared, b"new", 0o600).expect("rewrite");
-            assert_eq!(mode(&shared), 0o644);
-            assert_eq!(fs::read_to_string(&shared).expect("read"), "new");
-        }
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .expect("list")
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "temp files left behind: {leftovers:?}"
-        );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn writes_through_a_symlink_keep_the_link() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let real = dir.path().join("real.json");
-        fs::write(&real, "{}").expect("seed");
-        let link = dir.path().join("link.json");
-        std::os::unix::fs::symlink("real.json", &link).expect("symlink");
-        let target = resolve_symlinks(&link).expect("resolve");
-        assert_eq!(target, real);
-        atomic_write(&target, b"[1]", 0o600).expect("write");
-        assert!(
-            fs::symlink_metadata(&link)
-                .expect("meta")
-                .file_type()
-                .is_symlink()
-        );
-        assert_eq!(fs::read_to_string(&link).expect("read"), "[1]");
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).expect("meta").permissions().mode() & 0o777
     }
 
     #[test]
-    fn sibling_appends_to_the_file_name() {
-        let p = Path::new("/a b/ç/mcp.json");
-        assert_eq!(sibling(p, ".lock"), Path::new("/a b/ç/mcp.json.lock"));
+    fn a_config_that_receives_a_token_is_made_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("mcp.json");
+        fs::write(&config, "{}").expect("seed");
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).expect("chmod");
+
+        assert_eq!(
+            write_config(&config, b"{\"a\":1}", false).expect("write"),
+            None
+        );
+        assert_eq!(mode(&config), 0o644, "no token: the owner's mode stays");
+
+        let tightened = write_config(&config, b"{\"token\":\"cbt_x\"}", true).expect("write");
+        assert_eq!(tightened, Some(0o644));
+        assert_eq!(mode(&config), 0o600);
+        assert_eq!(
+            write_config(&config, b"{\"token\":\"cbt_y\"}", true).expect("write"),
+            None,
+            "already private: nothing to report"
+        );
+    }
+
+    #[test]
+    fn backups_are_private_copies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("mcp.json");
+        fs::write(&config, "\u{feff}{ \"x\": 1 }").expect("seed");
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let backup = sibling(&config, ".bak");
+        back_up(&config, &backup).expect("back up");
+        assert_eq!(
+            fs::read(&backup).expect("read"),
+            fs::read(&config).expect("read")
+        );
+        assert_eq!(mode(&backup), 0o600);
+        assert_eq!(mode(&config), 0o644);
     }
 }

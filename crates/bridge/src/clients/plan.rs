@@ -128,6 +128,8 @@ pub struct Applied {
     pub created: bool,
     /// Set when this call made the backup (the first change we ever made).
     pub backup: Option<PathBuf>,
+    /// The file's mode before it was made 0600 to hold a token (Unix).
+    pub tightened_from: Option<u32>,
 }
 
 /// Makes the change a plan previewed.
@@ -164,7 +166,7 @@ fn apply_inner(plan: &Plan) -> Result<Applied, ClientError> {
         files::resolve_symlinks(&plan.path).map_err(ClientError::io("resolve", &plan.path))?;
     let dir = target.parent().unwrap_or(Path::new("."));
     if plan.op == Op::Upsert {
-        files::create_dir_all(dir, 0o700).map_err(ClientError::io("create", dir))?;
+        files::create_dir_all(dir).map_err(ClientError::io("create", dir))?;
     } else if !dir.is_dir() {
         return Ok(unchanged(agent, target));
     }
@@ -182,11 +184,12 @@ fn apply_inner(plan: &Plan) -> Result<Applied, ClientError> {
         }
         let bak = files::sibling(&target, BACKUP_SUFFIX);
         if !bak.exists() {
-            fs::copy(&target, &bak).map_err(ClientError::io("back up", &target))?;
+            files::back_up(&target, &bak).map_err(ClientError::io("back up", &target))?;
             backup = Some(bak);
         }
     }
-    files::atomic_write(&target, after.as_bytes(), 0o600)
+    let holds_token = after.contains(token.expose());
+    let tightened_from = files::write_config(&target, after.as_bytes(), holds_token)
         .map_err(ClientError::io("write", &target))?;
     tracing::info!(agent = agent.id, path = %target.display(), "updated agent config");
     Ok(Applied {
@@ -195,6 +198,7 @@ fn apply_inner(plan: &Plan) -> Result<Applied, ClientError> {
         path: target,
         changed: true,
         backup,
+        tightened_from,
     })
 }
 
@@ -205,6 +209,7 @@ fn unchanged(agent: &Agent, path: PathBuf) -> Applied {
         changed: false,
         created: false,
         backup: None,
+        tightened_from: None,
     }
 }
 

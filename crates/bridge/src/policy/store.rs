@@ -6,8 +6,8 @@
 //! new content replaces the old one by rename so a reader never sees half a file.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -117,54 +117,36 @@ impl PolicyFile {
 /// Holds the cross-process lock for a read-modify-write; released on drop.
 #[derive(Debug)]
 pub struct WriteLock {
-    _file: File,
+    _lock: crate::private_files::FileLock,
 }
 
 pub fn lock(path: &Path) -> Result<WriteLock, PolicyError> {
-    let io_err = |error| PolicyError::Io {
-        path: path.to_owned(),
-        error,
-    };
-    let dir = parent(path);
-    fs::create_dir_all(&dir).map_err(io_err)?;
     let lock_path = lock_path(path);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
+    crate::private_files::ensure_dir(&parent(path))
+        .and_then(|()| crate::private_files::FileLock::acquire(&lock_path))
+        .map(|lock| WriteLock { _lock: lock })
         .map_err(|error| PolicyError::Io {
-            path: lock_path.clone(),
+            path: lock_path,
             error,
-        })?;
-    fs4::FileExt::lock(&file).map_err(|error| PolicyError::Io {
-        path: lock_path,
-        error,
-    })?;
-    Ok(WriteLock { _file: file })
+        })
 }
 
-/// Writes `file` to `path` by rename. The caller holds the [`WriteLock`].
+/// Writes `file` to `path` as a file of ours (0600, atomically). The caller
+/// holds the [`WriteLock`].
 pub fn write_atomic(
     path: &Path,
     file: &PolicyFile,
     _lock: &WriteLock,
 ) -> Result<Option<Stamp>, PolicyError> {
-    let io_err = |error| PolicyError::Io {
-        path: path.to_owned(),
-        error,
-    };
-    let dir = parent(path);
-    fs::create_dir_all(&dir).map_err(io_err)?;
     let mut text = serde_json::to_string_pretty(file).map_err(|e| PolicyError::Parse {
         path: path.to_owned(),
         error: e,
     })?;
     text.push('\n');
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err)?;
-    tmp.write_all(text.as_bytes()).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    crate::private_files::write(path, text.as_bytes()).map_err(|error| PolicyError::Io {
+        path: path.to_owned(),
+        error,
+    })?;
     stamp(path)
 }
 

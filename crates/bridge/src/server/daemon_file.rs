@@ -53,14 +53,10 @@ impl DaemonInfo {
         serde_json::from_str(&text).ok()
     }
 
-    /// Writes the file atomically (temp file + rename).
+    /// Writes the file as a file of ours (0600, atomically).
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(tmp.as_file(), self).map_err(io::Error::other)?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        crate::private_files::write(path, &json)
     }
 
     /// Removes the file if it still describes this process.

@@ -11,7 +11,6 @@
 //! timing-sensitive string compare, and a heap dump holds nothing reusable.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -71,14 +70,7 @@ pub fn read_control_token(config_dir: &Path) -> std::io::Result<Secret> {
 
 /// Writes `contents` to `path` readable by the owner only.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    // tempfile creates the file 0600 on Unix; the rename is atomic.
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(contents.as_bytes())?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::private_files::write(path, contents.as_bytes())
 }
 
 /// The control API's credentials. Cheap to clone; clones share state.

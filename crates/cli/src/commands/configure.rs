@@ -124,6 +124,12 @@ fn configure_one(name: &str, ctx: &Context, dry_run: bool) -> anyhow::Result<()>
     if let Some(backup) = &applied.backup {
         println!("  the original is kept at {}", backup.display());
     }
+    if let Some(before) = applied.tightened_from {
+        println!(
+            "  {}: permissions tightened {before:04o} → 0600 (it now holds a token)",
+            applied.path.display()
+        );
+    }
     println!("  restart {display} (or reload its MCP servers) to connect");
     Ok(())
 }

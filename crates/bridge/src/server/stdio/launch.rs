@@ -6,7 +6,7 @@
 //! be the user's daemon before the agent's token is sent on it.
 
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -14,7 +14,7 @@ use std::{
 
 use super::ShimError;
 use crate::{
-    paths,
+    paths, private_files,
     server::{
         DaemonInfo,
         loopback::{self, Located, Probe},
@@ -75,16 +75,12 @@ async fn locate(port: u16) -> Result<Located, ShimError> {
 async fn start_daemon(port: u16, bridge_exe: &Path) -> Result<Located, ShimError> {
     let config = paths::config_dir();
     let io = |what: String| move |e: std::io::Error| ShimError::Start(format!("{what}: {e}"));
-    std::fs::create_dir_all(&config).map_err(io(format!("cannot create {}", config.display())))?;
+    private_files::ensure_dir(&config)
+        .map_err(io(format!("cannot create {}", config.display())))?;
     let lock_path = config.join(LOCK_FILE);
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io(format!("cannot open {}", lock_path.display())))?;
     // A blocking lock off the runtime's thread: the shims queue here.
-    let lock = tokio::task::spawn_blocking(move || fs4::FileExt::lock(&lock).map(|()| lock))
+    let waited = lock_path.clone();
+    let lock = tokio::task::spawn_blocking(move || private_files::FileLock::acquire(&waited))
         .await
         .map_err(|e| ShimError::Start(format!("the lock task failed: {e}")))?
         .map_err(io(format!("cannot lock {}", lock_path.display())))?;
@@ -126,7 +122,7 @@ async fn start_daemon(port: u16, bridge_exe: &Path) -> Result<Located, ShimError
         )))
     }
     .await;
-    let _ = fs4::FileExt::unlock(&lock);
+    drop(lock);
     result
 }
 
@@ -170,15 +166,9 @@ fn spawn_serve(port: u16, bridge_exe: &Path) -> Result<(), ShimError> {
     Ok(())
 }
 
+/// The log is a file of ours: 0600 in a 0700 folder, whatever was there.
 fn open_log(path: &Path) -> Result<File, ShimError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ShimError::Start(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    private_files::open_log(path)
         .map_err(|e| ShimError::Start(format!("cannot open {}: {e}", path.display())))
 }
 
