@@ -84,8 +84,28 @@ type HttpResult<T> = Result<T, StreamableHttpError<UpstreamHttpError>>;
 pub fn no_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let target = attempt.url().origin().ascii_serialization();
-        attempt.error(format!("refused to follow a redirect to {target}"))
+        attempt.error(RedirectRefused { target })
     })
+}
+
+/// What [`no_redirects`] stops a request with.
+#[derive(Debug, thiserror::Error)]
+#[error("refused to follow a redirect to {target}")]
+pub struct RedirectRefused {
+    /// The origin the upstream pointed at.
+    pub target: String,
+}
+
+/// Where a refused redirect pointed, from a reqwest error's chain.
+fn redirect_target(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<RedirectRefused>() {
+            return Some(refused.target.clone());
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// A [`StreamableHttpClient`] that injects the current upstream token.
@@ -195,9 +215,7 @@ fn convert(err: StreamableHttpError<reqwest::Error>) -> StreamableHttpError<Upst
     match err {
         E::Client(e) if e.is_connect() => E::Client(UpstreamHttpError::Connect(e)),
         E::Client(e) if e.is_redirect() => E::Client(UpstreamHttpError::Redirected {
-            target: e
-                .url()
-                .map_or_else(|| "another address".into(), |u| u.origin().ascii_serialization()),
+            target: redirect_target(&e).unwrap_or_else(|| "another address".into()),
         }),
         E::Client(e) => E::Client(UpstreamHttpError::Transfer(e)),
         E::Sse(e) => E::Sse(e),
