@@ -273,11 +273,11 @@ async fn a_full_run_leaves_nothing_of_ours_readable_by_others() {
             "--client-id",
             &client_id,
             "--client-secret",
-            &client_secret,
+            "-",
             "--timeout",
             "20",
         ],
-        None,
+        Some(&format!("{client_secret}\n")),
     );
     assert!(
         signed_in.status.success(),
@@ -292,6 +292,15 @@ async fn a_full_run_leaves_nothing_of_ours_readable_by_others() {
     );
     assert_eq!(mode(&cursor), 0o600);
     assert_eq!(mode(cursor.parent().expect("dir")), 0o755);
+    // Loosened again (as an older version left it): configure repairs it.
+    chmod(&cursor, 0o644);
+    let out = home.ok(&["configure", "cursor"], None);
+    assert!(
+        out.contains("already configured")
+            && out.contains("permissions tightened 0644 → 0600 (it holds a token)"),
+        "{out}"
+    );
+    assert_eq!(mode(&cursor), 0o600);
     home.ok(&["configure", "claude-desktop"], None);
 
     // The first agent's shim finds no daemon and starts one, its output to
