@@ -14,6 +14,9 @@ pub const LOG: &str = "CODER_BRIDGE_LOG";
 pub const SIM_LOG: &str = "CODER_SIM_LOG";
 /// Overrides the local port of `coder-bridge serve` (default [`crate::paths::DEFAULT_PORT`]).
 pub const PORT: &str = "CODER_BRIDGE_PORT";
+/// Secret of the OAuth2 app given with `coder-bridge login --client-id`, for
+/// scripts: unlike `--client-secret S` it is not shown to other processes.
+pub const CLIENT_SECRET: &str = "CODER_BRIDGE_CLIENT_SECRET";
 /// `file` forces the 0600 file secret store; `keyring` forces the OS keychain.
 pub const SECRET_STORE: &str = "CODER_BRIDGE_SECRET_STORE";
 /// Seconds a call waits for the user's consent before it is denied (default 120).

@@ -192,6 +192,42 @@ fn symlinked_configs_stay_links_and_are_made_private_when_they_get_a_token() {
     assert_eq!(mode(&desktop), 0o644);
 }
 
+/// A config an older version left 0644 with the token in it: nothing to
+/// rewrite, but the plan says there is work, and apply makes it 0600.
+#[cfg(unix)]
+#[test]
+fn an_up_to_date_config_that_others_can_read_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), 7331);
+    let path = cursor_path(&ctx);
+    clients::apply(&clients::plan("cursor", &ctx).expect("plan")).expect("apply");
+    let written = fs::read(&path).expect("read");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let plan = clients::plan("cursor", &ctx).expect("plan");
+    assert_eq!(plan.action, clients::Action::Unchanged);
+    assert_eq!(plan.loose_mode, Some(0o644));
+    assert!(plan.changes());
+    let applied = clients::apply(&plan).expect("apply");
+    assert!(!applied.changed);
+    assert_eq!(applied.tightened_from, Some(0o644));
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(fs::read(&path).expect("read"), written, "not rewritten");
+    assert!(!clients::plan("cursor", &ctx).expect("plan").changes());
+
+    // A config without our token is the owner's business.
+    let desktop = ctx.config_path(clients::agent("claude-desktop").expect("row"));
+    clients::apply(&clients::plan("claude-desktop", &ctx).expect("plan")).expect("apply");
+    fs::set_permissions(&desktop, fs::Permissions::from_mode(0o644)).expect("chmod");
+    assert!(
+        !clients::plan("claude-desktop", &ctx)
+            .expect("plan")
+            .changes()
+    );
+}
+
 #[test]
 fn the_backup_is_taken_once_before_the_first_change() {
     let tmp = tempfile::tempdir().expect("tempdir");

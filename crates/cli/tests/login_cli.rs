@@ -47,9 +47,14 @@ impl Home {
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        self.run_with(args, stdin, &[]).await
+    }
+
+    async fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
         let root = self.dir.path();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_coder-bridge"));
         cmd.args(args)
+            .envs(env.iter().copied())
             .env("HOME", root)
             .env("XDG_CONFIG_HOME", root.join("config"))
             .env("XDG_DATA_HOME", root.join("data"))
@@ -232,6 +237,58 @@ async fn browser_login_with_a_pre_registered_client() {
     assert!(out.stdout.contains("Revoked"), "{}", out.stdout);
     assert!(sim.counters().revocations.iter().any(|r| r.revoked));
     assert_eq!(home.status_json().await.0, 1);
+}
+
+/// The client secret can stay off the command line (where `ps` and the
+/// shell's history show it): from stdin with `-`, or from the environment.
+/// On the command line it still works, with a warning.
+#[tokio::test]
+async fn the_client_secret_comes_from_stdin_the_environment_or_with_a_warning_the_command_line() {
+    let sim = sim(SimConfig::default().auto_approve(true)).await;
+    let (client_id, secret) =
+        sim.register_app("Coder Bridge", &["http://127.0.0.1/callback"], true);
+    let secret = secret.expect("secret");
+    let url = sim.url().to_string();
+    let base = ["login", &url, "--client-id", &client_id, "--timeout", "20"];
+    let warning = "visible to other processes";
+    // A fresh HOME each time: a stored client would make the secret moot.
+    let mut from_stdin = base.to_vec();
+    from_stdin.extend(["--client-secret", "-"]);
+
+    let stdin = Home::new()
+        .run(&from_stdin, Some(&format!("{secret}\n")))
+        .await;
+    assert_eq!(stdin.code, 0, "{}", stdin.stderr);
+    assert!(!stdin.stderr.contains(warning), "{}", stdin.stderr);
+
+    let env = Home::new()
+        .run_with(
+            &base,
+            None,
+            &[(bridge::env::CLIENT_SECRET, secret.as_str())],
+        )
+        .await;
+    assert_eq!(env.code, 0, "{}", env.stderr);
+    assert!(!env.stderr.contains(warning), "{}", env.stderr);
+
+    let mut on_argv = base.to_vec();
+    on_argv.extend(["--client-secret", secret.as_str()]);
+    let argv = Home::new().run(&on_argv, None).await;
+    assert_eq!(argv.code, 0, "{}", argv.stderr);
+    assert!(argv.stderr.contains(warning), "{}", argv.stderr);
+    assert!(
+        argv.stderr.contains("--client-secret -")
+            && argv.stderr.contains(bridge::env::CLIENT_SECRET),
+        "{}",
+        argv.stderr
+    );
+    assert!(!argv.stderr.contains(&secret) && !argv.stdout.contains(&secret));
+    assert_eq!(sim.counters().token_grants, 3);
+
+    // The secret read is the one sent: a wrong one is refused.
+    let wrong = Home::new().run(&from_stdin, Some("not-the-secret\n")).await;
+    assert_ne!(wrong.code, 0, "{}", wrong.stderr);
+    assert_eq!(sim.counters().token_grants, 3);
 }
 
 #[tokio::test]

@@ -106,10 +106,16 @@ impl AuthManager {
                 let state = self.state().clone();
                 let (a, r, written) = (access.clone(), refresh.clone(), updated.clone());
                 blocking(move || {
-                    store.set(&keys::access_token(&written.deployment), &a)?;
-                    if let Some(r) = &r {
-                        store.set(&keys::refresh_token(&written.deployment), r)?;
+                    // Both in one write where the store allows it. Else the
+                    // refresh token first: the server has spent the old
+                    // one, so losing the new one would sign the user out,
+                    // while an old access token is merely renewed again.
+                    let mut entries = Vec::with_capacity(2);
+                    if let Some(r) = r {
+                        entries.push((keys::refresh_token(&written.deployment), r));
                     }
+                    entries.push((keys::access_token(&written.deployment), a));
+                    store.set_all(&entries)?;
                     state.write_account(&written)
                 })
                 .await?;

@@ -37,6 +37,27 @@ pub(crate) fn write_config(
     Ok(replaced.tightened().map(|(before, _)| before))
 }
 
+/// The mode of `path` when others may read it or write it (Unix).
+pub(crate) fn loose_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Makes an agent's config that holds a token 0600 without rewriting it;
+/// returns the mode it had when that was narrowed.
+pub(crate) fn make_private(path: &Path) -> io::Result<Option<u32>> {
+    private_files::tighten(path, private_files::FILE_MODE)
+}
+
 /// Copies the agent's original config to `backup`, 0600: a copy is ours, and
 /// the original may hold someone's credentials.
 pub(crate) fn back_up(original: &Path, backup: &Path) -> io::Result<()> {

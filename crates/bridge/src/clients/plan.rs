@@ -45,6 +45,9 @@ pub struct Plan {
     pub after: String,
     /// Unified diff of `before` → `after`; empty when unchanged.
     pub diff: String,
+    /// The mode of a config that already holds the agent's token and is
+    /// readable by others (written by an older version): apply makes it 0600.
+    pub loose_mode: Option<u32>,
     op: Op,
     /// The token the preview shows. When the agent had none (`fresh`),
     /// apply stores this one, so the preview is what lands.
@@ -66,7 +69,7 @@ impl std::fmt::Debug for Plan {
 
 impl Plan {
     pub fn changes(&self) -> bool {
-        self.action != Action::Unchanged
+        self.action != Action::Unchanged || self.loose_mode.is_some()
     }
 }
 
@@ -84,6 +87,12 @@ fn make_plan(agent: &'static Agent, ctx: &Context, op: Op) -> Result<Plan, Clien
     let path = ctx.config_path(agent);
     let current = read(&path)?;
     let existing = ctx.tokens.get(agent.id);
+    let loose_mode = match (&current, &existing) {
+        (Some(text), Some(token)) if op == Op::Upsert && text.body.contains(token.expose()) => {
+            files::loose_mode(&path)
+        }
+        _ => None,
+    };
     let fresh = existing.is_none();
     let token = existing.unwrap_or_else(new_token);
     let after = edit(agent, ctx, op, current.as_ref(), &path, &token)?;
@@ -111,6 +120,7 @@ fn make_plan(agent: &'static Agent, ctx: &Context, op: Op) -> Result<Plan, Clien
         before,
         after,
         diff,
+        loose_mode,
         op,
         token,
         fresh,
@@ -175,7 +185,18 @@ fn apply_inner(plan: &Plan) -> Result<Applied, ClientError> {
         files::FileLock::acquire(&lock_path).map_err(ClientError::io("lock", &lock_path))?;
     let current = read(&target)?;
     let Some(after) = edit(agent, ctx, plan.op, current.as_ref(), &target, &token)? else {
-        return Ok(unchanged(agent, target));
+        let holds_token = current
+            .as_ref()
+            .is_some_and(|text| text.body.contains(token.expose()));
+        let tightened_from = if holds_token && plan.op == Op::Upsert {
+            files::make_private(&target).map_err(ClientError::io("protect", &target))?
+        } else {
+            None
+        };
+        return Ok(Applied {
+            tightened_from,
+            ..unchanged(agent, target)
+        });
     };
     let mut backup = None;
     if let Some(current) = &current {

@@ -97,6 +97,14 @@ fn configure_one(name: &str, ctx: &Context, dry_run: bool) -> anyhow::Result<()>
         println!("{display}: already configured and up to date ({path})");
         return Ok(());
     }
+    if dry_run && plan.action == Action::Unchanged {
+        if let Some(mode) = plan.loose_mode {
+            println!(
+                "{display}: would tighten the permissions of {path} {mode:04o} → 0600 (it holds a token)"
+            );
+        }
+        return Ok(());
+    }
     if dry_run {
         let verb = if plan.action == Action::Create {
             "would create"
@@ -114,7 +122,11 @@ fn configure_one(name: &str, ctx: &Context, dry_run: bool) -> anyhow::Result<()>
     } else {
         "updated"
     };
-    println!("{display}: {verb} {}", applied.path.display());
+    if applied.changed {
+        println!("{display}: {verb} {}", applied.path.display());
+    } else {
+        println!("{display}: already configured ({})", applied.path.display());
+    }
     if replaces_foreign {
         println!(
             "  replaced an entry named \"{}\" that another tool had written",
@@ -125,11 +137,18 @@ fn configure_one(name: &str, ctx: &Context, dry_run: bool) -> anyhow::Result<()>
         println!("  the original is kept at {}", backup.display());
     }
     if let Some(before) = applied.tightened_from {
+        let holds = if applied.changed {
+            "now holds"
+        } else {
+            "holds"
+        };
         println!(
-            "  {}: permissions tightened {before:04o} → 0600 (it now holds a token)",
+            "  {}: permissions tightened {before:04o} → 0600 (it {holds} a token)",
             applied.path.display()
         );
     }
-    println!("  restart {display} (or reload its MCP servers) to connect");
+    if applied.changed {
+        println!("  restart {display} (or reload its MCP servers) to connect");
+    }
     Ok(())
 }

@@ -104,7 +104,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
              or send `Authorization: Bearer <token>` with a client token from {}\n\
              \nCtrl-C stops the demo.",
             bridge.mcp_url(),
-            bridge.open_ui_url(),
+            super::serve::dashboard_link(bridge).unwrap_or_else(|| format!(
+                "{} (run `coder-bridge open` to sign in to it)",
+                bridge.ui_url()
+            )),
             token_file.display()
         );
     })

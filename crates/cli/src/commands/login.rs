@@ -21,8 +21,9 @@ pub struct Args {
     /// Client ID of an OAuth2 app a Coder admin created for Coder Bridge
     #[arg(long, conflicts_with = "token")]
     pub client_id: Option<String>,
-    /// Secret of that OAuth2 app
-    #[arg(long, requires = "client_id")]
+    /// Secret of that OAuth2 app; `-` reads it from stdin. Also taken from
+    /// CODER_BRIDGE_CLIENT_SECRET (a value here is visible to other processes)
+    #[arg(long, requires = "client_id", value_name = "S")]
     pub client_secret: Option<String>,
     /// Port for the sign-in callback on 127.0.0.1 (when the OAuth2 app's
     /// callback URL names one). Default: the registration's, else a free one.
@@ -55,7 +56,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let account = match &args.token {
         Some(value) => {
             let token = if value == "-" {
-                read_token_from_stdin()?
+                read_from_stdin("Paste a Coder session token (from `coder tokens create`)")?
             } else {
                 eprintln!(
                     "warning: a token on the command line is visible to other local users; prefer `--token` with the token on stdin"
@@ -116,10 +117,12 @@ fn last_deployment(manager: &AuthManager) -> anyhow::Result<String> {
     }
 }
 
-fn read_token_from_stdin() -> anyhow::Result<Secret> {
+/// A secret from stdin: one line typed at a terminal (after `prompt`), or
+/// everything piped in.
+fn read_from_stdin(prompt: &str) -> anyhow::Result<Secret> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("Paste a Coder session token (from `coder tokens create`) and press Enter: ");
+        eprint!("{prompt} and press Enter: ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         stdin.read_line(&mut line).context("cannot read stdin")?;
@@ -128,8 +131,28 @@ fn read_token_from_stdin() -> anyhow::Result<Secret> {
     let mut all = String::new();
     stdin
         .read_to_string(&mut all)
-        .context("cannot read the token from stdin")?;
+        .context("cannot read the secret from stdin")?;
     Ok(Secret::new(all.trim().to_string()))
+}
+
+/// The OAuth2 app's secret: `--client-secret -` (stdin), a value on the
+/// command line (with a warning: `ps` and the shell's history show it), or
+/// `CODER_BRIDGE_CLIENT_SECRET`.
+fn client_secret(args: &Args) -> anyhow::Result<Option<Secret>> {
+    match args.client_secret.as_deref() {
+        Some("-") => read_from_stdin("Paste the OAuth2 app's client secret").map(Some),
+        Some(value) => {
+            eprintln!(
+                "warning: a client secret on the command line is visible to other processes and kept in shell history; prefer `--client-secret -` (stdin) or {}",
+                bridge::env::CLIENT_SECRET
+            );
+            Ok(Some(Secret::new(value)))
+        }
+        None => Ok(std::env::var(bridge::env::CLIENT_SECRET)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Secret::new(v.trim()))),
+    }
 }
 
 async fn browser_sign_in(
@@ -147,10 +170,13 @@ async fn browser_sign_in(
                 .with_context(|| format!("--client-metadata-url {text:?} is not a URL"))?,
         );
     }
-    options.client = args.client_id.as_ref().map(|id| PreRegisteredClient {
-        client_id: id.clone(),
-        client_secret: args.client_secret.clone().map(Secret::new),
-    });
+    options.client = match &args.client_id {
+        Some(id) => Some(PreRegisteredClient {
+            client_id: id.clone(),
+            client_secret: client_secret(args)?,
+        }),
+        None => None,
+    };
     let sign_in = SignIn::start(manager, options)
         .await
         .context("cannot start the sign-in")?;

@@ -4,6 +4,7 @@
 //! daemon trades the ticket for an HttpOnly cookie and redirects to `/`, so
 //! what stays in the address bar and the history is worthless to anyone else.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -36,8 +37,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let url = url::Url::parse(&ticket.url).context("the daemon answered an invalid URL")?;
     println!("Opening the Coder Bridge dashboard in your browser.");
     if let Err(err) = bridge::auth::open_browser(&url) {
-        eprintln!("Could not open a browser ({err}). Open this link within 60 seconds instead:");
-        println!("{url}");
+        // The link is printed only to a person at a terminal: output that
+        // goes to a file or a log could be redeemed by whoever reads it.
+        if std::io::stdout().is_terminal() {
+            eprintln!(
+                "Could not open a browser ({err}). Open this link within 60 seconds instead:"
+            );
+            println!("{url}");
+        } else {
+            anyhow::bail!(
+                "could not open a browser ({err}); run `coder-bridge open --print` to get a one-time link"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

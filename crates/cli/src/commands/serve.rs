@@ -1,6 +1,6 @@
 //! `coder-bridge serve`: the daemon. Runs until SIGINT/SIGTERM.
 
-use std::{process::ExitCode, sync::Arc};
+use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions, CredentialsOverride};
@@ -19,14 +19,27 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let launcher = Arc::new(SimLauncher::default());
     let code = run_bridge(args.port, None, launcher.clone(), |bridge| {
         eprintln!(
-            "coder-bridge: serving agents on {} (Ctrl-C to stop)\ncoder-bridge: open the UI at {}",
-            bridge.mcp_url(),
-            bridge.open_ui_url()
+            "coder-bridge: serving agents on {} (Ctrl-C to stop)",
+            bridge.mcp_url()
         );
+        match dashboard_link(bridge) {
+            Some(link) => eprintln!("coder-bridge: open the UI at {link}"),
+            None => eprintln!("coder-bridge: open the UI with `coder-bridge open`"),
+        }
     })
     .await;
     launcher.shutdown().await;
     code
+}
+
+/// The one-time link that signs a browser in to the dashboard, made only
+/// for a person at a terminal: when stderr is a file (a shim starting the
+/// daemon sends it to `daemon.log`) or a pipe, whoever reads it later could
+/// redeem the link. They are told to run `coder-bridge open` instead.
+pub(crate) fn dashboard_link(bridge: &BridgeHandle) -> Option<String> {
+    std::io::stderr()
+        .is_terminal()
+        .then(|| bridge.open_ui_url())
 }
 
 /// Starts every room (through the supervisor) and runs until a stop signal.
