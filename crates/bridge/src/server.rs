@@ -37,9 +37,9 @@ use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use daemon_file::DaemonInfo;
-pub use proof::ProofKey;
 pub use guard::{AgentId, Allowed, CLIENT_UNAUTHORIZED};
 pub use handler::RelayServer;
+pub use proof::ProofKey;
 
 use crate::{
     auth::Credentials,
@@ -306,7 +306,8 @@ impl DaemonBuilder {
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned());
             #[cfg(unix)]
             if let Some(unix) = unix {
-                let unix = axum::serve(unix, app).with_graceful_shutdown(shutdown.cancelled_owned());
+                let unix =
+                    axum::serve(unix, app).with_graceful_shutdown(shutdown.cancelled_owned());
                 let (tcp, unix) = tokio::join!(tcp, unix);
                 return tcp.and(unix);
             }

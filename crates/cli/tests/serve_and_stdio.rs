@@ -243,8 +243,8 @@ async fn the_shim_talks_to_the_daemon_over_its_private_socket() {
         .path()
         .join("run/coder-bridge")
         .join(format!("daemon-{port}.sock"));
-    let info = bridge::server::DaemonInfo::read(&home.config().join("daemon.json"))
-        .expect("daemon.json");
+    let info =
+        bridge::server::DaemonInfo::read(&home.config().join("daemon.json")).expect("daemon.json");
     assert_eq!(info.socket.as_deref(), Some(socket.as_path()));
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&socket), 0o600);
@@ -280,12 +280,11 @@ async fn without_a_runtime_folder_the_shim_uses_proven_tcp() {
     let _demo = Reaper(child);
     let mut lines = BufReader::new(stdout).lines();
     assert!(
-        lines
-            .any(|l| l.is_ok_and(|l| l.starts_with("CODER_BRIDGE_URL="))),
+        lines.any(|l| l.is_ok_and(|l| l.starts_with("CODER_BRIDGE_URL="))),
         "the demo starts"
     );
-    let info = bridge::server::DaemonInfo::read(&home.config().join("daemon.json"))
-        .expect("daemon.json");
+    let info =
+        bridge::server::DaemonInfo::read(&home.config().join("daemon.json")).expect("daemon.json");
     assert_eq!(info.socket, None, "no runtime folder, no socket");
 
     let mut cmd = tokio::process::Command::new(BIN);
@@ -361,5 +360,8 @@ async fn the_shim_sends_nothing_to_an_impostor_on_the_port() {
     let seen = String::from_utf8_lossy(&received.lock().expect("lock")).into_owned();
     assert!(seen.contains("GET /proof"), "only the challenge: {seen}");
     assert!(!seen.contains(token.expose()), "{seen}");
-    assert!(!seen.to_ascii_lowercase().contains("authorization"), "{seen}");
+    assert!(
+        !seen.to_ascii_lowercase().contains("authorization"),
+        "{seen}"
+    );
 }

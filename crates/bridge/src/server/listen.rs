@@ -3,9 +3,9 @@
 //! user has a runtime folder, a Unix socket in it that only the user can
 //! reach (folder 0700, socket 0600, peer credentials checked too).
 
-use std::{io, net::SocketAddr};
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
+use std::{io, net::SocketAddr};
 
 use axum::serve::Listener;
 #[cfg(unix)]
@@ -116,9 +116,10 @@ impl SameUserUnix {
             .create(dir)?;
         // An existing folder may be looser than we would have made it.
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        if let Err(e) = std::fs::remove_file(path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            return Err(e);
         }
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;

@@ -171,7 +171,10 @@ mod tests {
     #[cfg(target_endian = "little")]
     #[test]
     fn endpoints_parse_as_the_kernel_prints_them() {
-        assert_eq!(parse_endpoint("0100007F:1CA3"), Some(addr("127.0.0.1:7331")));
+        assert_eq!(
+            parse_endpoint("0100007F:1CA3"),
+            Some(addr("127.0.0.1:7331"))
+        );
         assert_eq!(
             parse_endpoint("0000000000000000FFFF00000100007F:9C44"),
             Some(addr("[::ffff:127.0.0.1]:40004"))
@@ -210,7 +213,10 @@ mod tests {
             "a peer that is gone proves nothing"
         );
         assert!(!Verdict::Unknown.allowed());
-        assert_eq!(decide(&[], daemon, addr("127.0.0.1:40000"), 1000), Verdict::Unknown);
+        assert_eq!(
+            decide(&[], daemon, addr("127.0.0.1:40000"), 1000),
+            Verdict::Unknown
+        );
     }
 
     #[test]

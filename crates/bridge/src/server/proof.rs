@@ -172,8 +172,14 @@ mod tests {
         let proof = key.answer(7331, &nonce);
         assert!(key.verify(7331, &nonce, &proof));
         assert!(!key.verify(7332, &nonce, &proof), "another port");
-        assert!(!key.verify(7331, &[8u8; NONCE_LEN], &proof), "another nonce");
-        assert!(!ProofKey::generate().verify(7331, &nonce, &proof), "another key");
+        assert!(
+            !key.verify(7331, &[8u8; NONCE_LEN], &proof),
+            "another nonce"
+        );
+        assert!(
+            !ProofKey::generate().verify(7331, &nonce, &proof),
+            "another key"
+        );
         assert!(!key.verify(7331, &nonce, &proof[..16]), "a truncated proof");
     }
 

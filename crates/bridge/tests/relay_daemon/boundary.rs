@@ -174,8 +174,7 @@ async fn daemon(credentials: Arc<dyn Credentials>) -> (DaemonHandle, String, tem
 }
 
 async fn agent(daemon: &DaemonHandle, token: &str) -> Client {
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(daemon.mcp_url()).auth_header(token);
+    let config = StreamableHttpClientTransportConfig::with_uri(daemon.mcp_url()).auth_header(token);
     bounded(
         "agent connects",
         ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)),
@@ -200,9 +199,7 @@ async fn a_token_renewed_after_a_deployment_switch_never_reaches_the_old_deploym
     // 401, and the renewal hands out B's token.
     a.hold_next_post.store(true, Ordering::SeqCst);
     let call = tokio::spawn(async move {
-        let result = client
-            .call_tool(CallToolRequestParams::new("whoami"))
-            .await;
+        let result = client.call_tool(CallToolRequestParams::new("whoami")).await;
         (client, result)
     });
     bounded("the call reaches A", a.holding.notified()).await;
@@ -248,10 +245,7 @@ async fn a_redirect_is_refused_and_its_target_receives_nothing() {
     )
     .await;
     let redirecting = redirecting_to(elsewhere_url.clone()).await;
-    let credentials = Arc::new(Switchable(Mutex::new(session(
-        &redirecting,
-        "token-for-A",
-    ))));
+    let credentials = Arc::new(Switchable(Mutex::new(session(&redirecting, "token-for-A"))));
     let (daemon, token, _dir) = daemon(credentials).await;
     let client = agent(&daemon, &token).await;
 

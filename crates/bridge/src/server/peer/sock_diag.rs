@@ -84,7 +84,11 @@ fn address(addr: SocketAddr) -> [u8; 16] {
 
 /// The uid in the kernel's answer; `None` for "no such socket".
 pub fn parse_answer(answer: &[u8]) -> io::Result<Option<u32>> {
-    let u16_at = |at: usize| answer.get(at..at + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let u16_at = |at: usize| {
+        answer
+            .get(at..at + 2)
+            .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+    };
     let u32_at = |at: usize| {
         answer
             .get(at..at + 4)
@@ -143,7 +147,10 @@ mod tests {
         assert_eq!(parse_answer(&missing).unwrap(), None);
 
         missing[HEADER..HEADER + 4].copy_from_slice(&(-13i32).to_ne_bytes());
-        assert!(parse_answer(&missing).is_err(), "EACCES is an error, not 'gone'");
+        assert!(
+            parse_answer(&missing).is_err(),
+            "EACCES is an error, not 'gone'"
+        );
         assert!(parse_answer(&found[..20]).is_err(), "truncated");
     }
 }
