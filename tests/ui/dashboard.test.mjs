@@ -304,7 +304,6 @@ describe("web UI", { timeout: 300_000 }, () => {
       await row.waitFor({ timeout: 15_000 });
       assert.match(await row.locator(".answered-outside").textContent(), /pid 4242/);
       assert.match(await row.locator(".digest").textContent(), new RegExp(`sha256:${request.digest.slice(0, 12)}`));
-      await page.locator('[data-notice="answered-outside"] button').click().catch(() => {});
     } finally {
       await agent.close();
     }

@@ -92,12 +92,13 @@ async function stream(controller) {
     state.fatal = error;
     emit("fatal", error);
   });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return true;
-    buffer += value.replaceAll("\r\n", "\n");
+    buffer += decoder.decode(value, { stream: true }).replaceAll("\r\n", "\n");
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       dispatch(buffer.slice(0, end));

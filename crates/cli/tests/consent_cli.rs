@@ -155,6 +155,10 @@ async fn consent_is_listed_and_answered_from_the_command_line() {
         listing.contains("starts it"),
         "the start-up warning is shown: {listing}"
     );
+    assert!(
+        listing.contains("/command: echo hello") && listing.contains("sha256:"),
+        "the arguments are shown whole: {listing}"
+    );
     let short: String = request.id.to_string().chars().take(8).collect();
     let out = s.ok(&["consent", "deny", &short]).await;
     assert!(
@@ -215,6 +219,21 @@ async fn consent_is_listed_and_answered_from_the_command_line() {
     })
     .await
     .expect("four calls recorded");
+    // Who answered: this process's child, the CLI, by its pid and parent
+    // (claimed, since any holder of the control token could say so).
+    let by = rows[0].answered_by.as_ref().expect("the deny says who answered");
+    assert_eq!(by.face, bridge::consent::Face::Cli);
+    assert!(by.claimed && by.pid.is_some(), "{by:?}");
+    assert_eq!(by.ppid, Some(std::process::id()), "the parent is this test");
+    assert!(rows[0].args_digest.as_deref().is_some_and(|d| d.len() == 64));
+    assert!(rows[3].answered_by.is_none(), "the policy allowed the last one");
+    let text_rows = s
+        .ok(&["activity", "--tool", "coder_workspace_bash"])
+        .await;
+    assert!(
+        text_rows.contains("by the command line by pid") && text_rows.contains("sha256:"),
+        "{text_rows}"
+    );
     let decisions: Vec<_> = rows.iter().map(|r| r.consent).collect();
     assert_eq!(
         decisions,
@@ -240,6 +259,31 @@ async fn consent_is_listed_and_answered_from_the_command_line() {
         .await
         .expect("tools/list");
     assert!(!tools.iter().any(|t| t.name == "coder_workspace_bash"));
+    // The policy says who set the override, and so does the activity.
+    let view: PolicyView =
+        serde_json::from_str(&s.ok(&["policy", "--json"]).await).expect("policy JSON");
+    let row = view
+        .tools
+        .iter()
+        .find(|t| t.tool == "coder_workspace_bash")
+        .expect("bash row");
+    let set = row.set_by.get("cursor").expect("who set it");
+    assert_eq!(set.by.face, bridge::consent::Face::Cli);
+    assert_eq!(set.by.ppid, Some(std::process::id()));
+    let listing = s.ok(&["policy"]).await;
+    assert!(listing.contains("set by the command line by pid"), "{listing}");
+    s.bridge.flush_activity().await.expect("flush");
+    let out = s.ok(&["activity", "--json"]).await;
+    let changed = out
+        .lines()
+        .map(|l| serde_json::from_str::<ActivityView>(l).expect("JSON line"))
+        .find(|r| r.method == "policy/set")
+        .expect("the policy change is in the activity");
+    assert_eq!(changed.tool.as_deref(), Some("coder_workspace_bash"));
+    assert_eq!(
+        changed.answered_by.as_ref().map(|b| b.face),
+        Some(bridge::consent::Face::Cli)
+    );
     assert!(tools.iter().any(|t| t.name == "coder_list_workspaces"));
 
     within(agent.cancel()).await.ok();

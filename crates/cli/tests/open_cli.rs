@@ -1,5 +1,6 @@
 //! `coder-bridge open --print` against a running bridge: the printed link is a
-//! one-time ticket that buys a browser session cookie exactly once, and no
+//! one-time ticket that buys a dashboard session exactly once (handed to the
+//! page in the body, sent back as a bearer header, never a cookie), and no
 //! reusable secret (the control token) ever appears in it.
 
 use std::path::Path;
@@ -79,32 +80,50 @@ async fn open_prints_a_one_time_link_that_never_carries_the_control_token() {
         .expect("client");
     let first = within(http.get(&link).send()).await.expect("redeem");
     assert_eq!(first.status(), reqwest::StatusCode::SEE_OTHER);
-    let cookie = first
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_owned();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
+    let ticket = link.split("ticket=").nth(1).expect("ticket");
+    assert_eq!(
+        first.headers()[reqwest::header::LOCATION],
+        format!("/#ticket={ticket}").as_str(),
+        "the ticket goes on to the page in the fragment"
     );
-    let session = cookie.split(';').next().expect("cookie pair").to_owned();
-    let status = within(
-        http.get(format!("{origin}/api/status"))
-            .header(reqwest::header::COOKIE, &session)
+    let exchange = format!("{origin}/auth/session");
+    let session = within(
+        http.post(&exchange)
+            .json(&serde_json::json!({ "ticket": ticket }))
             .send(),
     )
     .await
-    .expect("status with the cookie");
+    .expect("exchange");
+    assert_eq!(session.status(), reqwest::StatusCode::OK);
+    assert!(
+        session.headers().get(reqwest::header::SET_COOKIE).is_none(),
+        "the session is no cookie"
+    );
+    let body: serde_json::Value = within(session.json()).await.expect("json");
+    let session = body["session"].as_str().expect("session").to_owned();
+    let status = within(
+        http.get(format!("{origin}/api/status"))
+            .bearer_auth(&session)
+            .send(),
+    )
+    .await
+    .expect("status with the session");
     assert_eq!(status.status(), reqwest::StatusCode::OK);
 
-    let again = within(http.get(&link).send()).await.expect("second redeem");
-    assert!(
-        again.headers().get(reqwest::header::SET_COOKIE).is_none()
-            && again.status() != reqwest::StatusCode::SEE_OTHER,
+    let again = within(
+        http.post(&exchange)
+            .json(&serde_json::json!({ "ticket": ticket }))
+            .send(),
+    )
+    .await
+    .expect("second exchange");
+    assert_eq!(
+        again.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
         "a ticket must work once"
     );
+    let link_again = within(http.get(&link).send()).await.expect("second redeem");
+    assert_ne!(link_again.status(), reqwest::StatusCode::SEE_OTHER);
 
     within(bridge.shutdown()).await;
     sim.shutdown().await;

@@ -1,7 +1,7 @@
 //! `coder-bridge open`: the dashboard in the default browser.
 //!
 //! The browser gets a one-time ticket URL, never the control token: the
-//! daemon trades the ticket for an HttpOnly cookie and redirects to `/`, so
+//! page trades the ticket for a session it keeps in `sessionStorage`, so
 //! what stays in the address bar and the history is worthless to anyone else.
 
 use std::io::IsTerminal;
