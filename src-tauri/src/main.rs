@@ -129,18 +129,11 @@ async fn shutdown(bridge: BridgeHandle) {
     tracing::info!("bridge core stopped");
 }
 
-/// The core's options: the platform folders, and the port from
-/// `CODER_BRIDGE_PORT` like `coder-bridge serve`.
+/// The core's options: the platform folders, and the port `coder-bridge
+/// serve` would use (`CODER_BRIDGE_PORT`, else `config set port`, else 7331).
 fn options() -> BridgeOptions {
     let mut options = BridgeOptions::from_env();
-    if let Ok(port) = std::env::var(bridge::env::PORT) {
-        match port.parse() {
-            Ok(port) => options.port = port,
-            Err(_) => {
-                tracing::warn!(value = %port, "ignoring an unparseable {}", bridge::env::PORT)
-            }
-        }
-    }
+    options.port = bridge::settings::port(None);
     options.binary = Some(cli_binary());
     options
 }

@@ -30,6 +30,8 @@ pub struct AgentItem {
     /// The core's name (`claude-desktop`, `cursor`, ...).
     pub name: String,
     pub display_name: String,
+    /// The agent looks installed here; installed agents are listed first.
+    pub installed: bool,
     pub configured: bool,
 }
 
@@ -267,9 +269,12 @@ pub fn tray_menu_model(state: &CoreState) -> MenuModel {
         None,
         Action::OpenDashboard,
     ));
-    let agents: Vec<Item> = state
-        .agents
-        .iter()
+    // Installed agents first (the ones a user is likely to pick), each group
+    // in the core's order.
+    let mut listed: Vec<&AgentItem> = state.agents.iter().collect();
+    listed.sort_by_key(|agent| !agent.installed);
+    let agents: Vec<Item> = listed
+        .into_iter()
         .map(|agent| {
             action(
                 &format!("{}{}", ids::AGENT_PREFIX, agent.name),

@@ -5,11 +5,13 @@ fn agents() -> Vec<AgentItem> {
         AgentItem {
             name: "cursor".into(),
             display_name: "Cursor".into(),
+            installed: false,
             configured: true,
         },
         AgentItem {
             name: "zed".into(),
             display_name: "Zed".into(),
+            installed: true,
             configured: false,
         },
     ]
@@ -120,10 +122,11 @@ fn connected_shows_user_at_deployment_and_offers_sign_out() {
     assert_eq!(model.action_for(ids::SIGN_OUT), Some(&Action::SignOut));
     assert_eq!(model.action_for(ids::SIGN_IN), None);
     assert_eq!(label_of(&model, ids::OPEN_DASHBOARD), "Open dashboard");
-    // One entry per agent, checked when configured; choosing it toggles.
+    // One entry per agent, checked when configured, installed ones (Zed
+    // here) first; choosing it toggles.
     assert_eq!(
         agent_items(&model),
-        [("Cursor".to_owned(), true), ("Zed".to_owned(), false)]
+        [("Zed".to_owned(), false), ("Cursor".to_owned(), true)]
     );
     assert_eq!(
         model.action_for("agent:cursor"),

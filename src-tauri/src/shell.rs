@@ -72,6 +72,7 @@ pub async fn gather(app: &AppHandle, bridge: &BridgeHandle) -> CoreState {
             .map(|a| AgentItem {
                 name: a.name,
                 display_name: a.display_name,
+                installed: a.installed,
                 configured: a.configured,
             })
             .collect(),

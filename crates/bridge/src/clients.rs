@@ -1,5 +1,6 @@
-//! Agent config writers: one table row per agent (config path per OS, servers
-//! key, entry shape), with idempotent, comment-preserving upsert and remove.
+//! Agent config writers: one table row per agent (config path per OS, file
+//! format, servers key, entry shape), with idempotent, comment-preserving
+//! upsert and remove in JSON, TOML and YAML files.
 //!
 //! The flow for the CLI, the control API and the UI alike:
 //! [`status`] says whether an agent is installed, configured and up to date
@@ -14,6 +15,7 @@ mod document;
 mod entry;
 mod error;
 pub(crate) mod files;
+mod locate;
 mod plan;
 mod table;
 
@@ -24,8 +26,9 @@ use serde::Serialize;
 
 pub use entry::Drift;
 pub use error::ClientError;
+pub use locate::{config_path, install_markers};
 pub use plan::{Action, Applied, Plan, Removed, apply, plan, plan_remove, remove};
-pub use table::{AGENTS, Agent, Dirs, ENTRY_NAME, EntryShape, Os, config_path, install_markers};
+pub use table::{AGENTS, Agent, Dirs, ENTRY_NAME, EntryShape, Format, Os};
 
 use crate::client_tokens::ClientTokens;
 use crate::secret::Secret;
@@ -97,7 +100,7 @@ impl Context {
             || agent
                 .binaries
                 .iter()
-                .any(|b| table::on_path(b, self.path_var.as_deref()))
+                .any(|b| locate::on_path(b, self.path_var.as_deref()))
     }
 }
 
@@ -131,7 +134,7 @@ pub fn status(agent: &str, ctx: &Context) -> Result<Status, ClientError> {
     let agent = self::agent(agent)?;
     let path = ctx.config_path(agent);
     let found = match plan::read(&path)? {
-        Some(text) => document::read_entry(&path, &text.body, agent.servers_key, ENTRY_NAME)?,
+        Some(text) => document::read_entry(agent, &path, &text.body, ENTRY_NAME)?,
         None => None,
     };
     let token = ctx.tokens.get(agent.id);
@@ -162,6 +165,13 @@ pub fn status(agent: &str, ctx: &Context) -> Result<Status, ClientError> {
 /// copy-and-paste snippet in the UI) without writing anything. `token` is
 /// the agent's client token; stdio entries do not carry it.
 pub fn entry_for(agent: &Agent, ctx: &Context, token: Option<&Secret>) -> serde_json::Value {
+    entry::to_value(&entry::desired(agent, &ctx.binary, &ctx.url, token))
+}
+
+/// The entry `configure` writes for `agent` as a file of the agent's own
+/// format (JSON, TOML or YAML) holding only it, to paste by hand.
+pub fn snippet_for(agent: &Agent, ctx: &Context, token: Option<&Secret>) -> String {
     let fields = entry::desired(agent, &ctx.binary, &ctx.url, token);
-    serde_json::Value::Object(fields.into_iter().collect())
+    let path = ctx.config_path(agent);
+    document::upsert(agent, &path, "", ENTRY_NAME, &fields, false).unwrap_or_default()
 }

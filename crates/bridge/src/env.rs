@@ -12,7 +12,8 @@ pub const LOG: &str = "CODER_BRIDGE_LOG";
 /// `tracing` filter for the standalone `coder-sim` binary (default `info`).
 /// That crate cannot depend on this one, so it spells the name itself.
 pub const SIM_LOG: &str = "CODER_SIM_LOG";
-/// Overrides the local port of `coder-bridge serve` (default [`crate::paths::DEFAULT_PORT`]).
+/// Overrides the daemon's local port over the `port` setting (see
+/// [`crate::settings::port`]; default [`crate::paths::DEFAULT_PORT`]).
 pub const PORT: &str = "CODER_BRIDGE_PORT";
 /// Secret of the OAuth2 app given with `coder-bridge login --client-id`, for
 /// scripts: unlike `--client-secret S` it is not shown to other processes.
@@ -21,7 +22,7 @@ pub const CLIENT_SECRET: &str = "CODER_BRIDGE_CLIENT_SECRET";
 pub const SECRET_STORE: &str = "CODER_BRIDGE_SECRET_STORE";
 /// Seconds a call waits for the user's consent before it is denied (default 120).
 pub const CONSENT_TIMEOUT: &str = "CODER_BRIDGE_CONSENT_TIMEOUT";
-/// Searched for agents' executables (`cursor`, `code`, `windsurf`, `claude`, `zed`)
+/// Searched for agents' executables (`cursor`, `code`, `claude`, `gemini`, `codex`, …)
 /// to tell whether an agent is installed (`coder-bridge agents`, `configure --all`).
 pub const PATH: &str = "PATH";
 /// Caps the activity database at this many MiB (default: no cap beyond the

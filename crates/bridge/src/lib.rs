@@ -19,5 +19,6 @@ pub mod consent;
 pub mod policy;
 pub mod relay;
 pub mod server;
+pub mod settings;
 pub mod supervisor;
 pub mod web;

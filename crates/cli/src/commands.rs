@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod agents;
+pub mod config;
 pub mod configure;
 pub mod consent;
 pub mod demo;

@@ -36,12 +36,7 @@ impl Control {
     pub fn port() -> u16 {
         DaemonInfo::read(&DaemonInfo::default_path())
             .map(|i| i.port)
-            .or_else(|| {
-                std::env::var(bridge::env::PORT)
-                    .ok()
-                    .and_then(|p| p.trim().parse().ok())
-            })
-            .unwrap_or(paths::DEFAULT_PORT)
+            .unwrap_or_else(|| bridge::settings::port(None))
     }
 
     /// The running daemon, or `None` when nothing answers on its port.

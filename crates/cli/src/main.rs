@@ -51,6 +51,8 @@ enum Command {
     Activity(commands::activity::Args),
     /// Open the dashboard in the browser (a one-time link, no secret in the URL)
     Open(commands::open::Args),
+    /// Read or change persistent settings (`config set port 18123`)
+    Config(commands::config::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::Policy(args) => commands::policy::run(args).await,
             Command::Activity(args) => commands::activity::run(args).await,
             Command::Open(args) => commands::open::run(args).await,
+            Command::Config(args) => commands::config::run(args).await,
         }
     });
     match result {

@@ -22,7 +22,8 @@ export function render(root, { showError, clearError }) {
   async function load() {
     try {
       const agents = await get("/api/agents");
-      replace(list, agents.map(card));
+      // Installed agents first; the sort is stable, so each group keeps the table's order.
+      replace(list, [...agents].sort((a, b) => Number(b.installed) - Number(a.installed)).map(card));
     } catch (error) {
       replace(list, h("p", { class: "error-text" }, `Cannot list agents: ${error.message}`));
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::table::{Agent, EntryShape};
+use super::table::{Agent, ENTRY_NAME, EntryShape};
 use crate::client_tokens::TOKEN_PREFIX;
 use crate::secret::Secret;
 
@@ -49,6 +49,36 @@ impl std::fmt::Display for Drift {
 /// hand-read config reads best as `type`, `url`, `headers`.
 pub(crate) type Fields = Vec<(String, Value)>;
 
+/// Keys that describe how to reach a server, in any agent's shape. When we
+/// rewrite our entry in a different shape, the ones the new shape does not
+/// use are dropped so the agent does not see, say, both a `command` and a `url`.
+pub(crate) const TRANSPORT_KEYS: &[&str] = &[
+    "command",
+    "args",
+    "type",
+    "url",
+    "serverUrl",
+    "httpUrl",
+    "uri",
+    "headers",
+    "http_headers",
+];
+
+/// Keys that hold the server's URL in one shape or another.
+const URL_KEYS: &[&str] = &["url", "serverUrl", "httpUrl", "uri"];
+
+/// The `Authorization` header an entry sends, wherever its shape keeps headers.
+fn authorization(found: &Value) -> Option<&str> {
+    [
+        found.get("headers"),
+        found.get("http_headers"),
+        found.get("requestOptions").and_then(|o| o.get("headers")),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|h| h.get("Authorization").and_then(Value::as_str))
+}
+
 /// The entry `configure` writes for `agent`.
 pub(crate) fn desired(agent: &Agent, binary: &Path, url: &str, token: Option<&Secret>) -> Fields {
     let headers = || {
@@ -57,6 +87,7 @@ pub(crate) fn desired(agent: &Agent, binary: &Path, url: &str, token: Option<&Se
             .unwrap_or_default();
         ("headers", json!({ "Authorization": value }))
     };
+    let auth = headers().1;
     let fields = match agent.shape {
         EntryShape::Stdio => vec![
             ("command", json!(binary.to_string_lossy())),
@@ -65,12 +96,54 @@ pub(crate) fn desired(agent: &Agent, binary: &Path, url: &str, token: Option<&Se
         EntryShape::TypedHttp => vec![("type", json!("http")), ("url", json!(url)), headers()],
         EntryShape::ServerUrl => vec![("serverUrl", json!(url)), headers()],
         EntryShape::Url => vec![("url", json!(url)), headers()],
+        EntryShape::HttpUrl => vec![("httpUrl", json!(url)), headers()],
+        EntryShape::Remote => vec![
+            ("type", json!("remote")),
+            ("url", json!(url)),
+            headers(),
+            ("enabled", json!(true)),
+        ],
+        EntryShape::CopilotHttp => vec![
+            ("type", json!("http")),
+            ("url", json!(url)),
+            headers(),
+            ("tools", json!(["*"])),
+        ],
+        EntryShape::CodexHttp => vec![("url", json!(url)), ("http_headers", auth)],
+        EntryShape::GooseHttp => vec![
+            ("enabled", json!(true)),
+            ("type", json!("streamable_http")),
+            ("name", json!(ENTRY_NAME)),
+            (
+                "description",
+                json!("Coder workspaces through Coder Bridge"),
+            ),
+            ("uri", json!(url)),
+            headers(),
+            ("timeout", json!(300)),
+        ],
+        EntryShape::ContinueHttp => vec![
+            ("name", json!(ENTRY_NAME)),
+            ("type", json!("streamable-http")),
+            ("url", json!(url)),
+            ("requestOptions", json!({ "headers": auth })),
+        ],
+        EntryShape::ClineHttp => vec![
+            ("type", json!("streamableHttp")),
+            ("url", json!(url)),
+            headers(),
+            ("disabled", json!(false)),
+        ],
+        EntryShape::RooHttp => vec![
+            ("type", json!("streamable-http")),
+            ("url", json!(url)),
+            headers(),
+        ],
     };
     fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-/// The fields as one JSON object (for comparisons).
-#[cfg(test)]
+/// The fields as one JSON object (for comparisons and snippets).
 pub(crate) fn to_value(fields: &Fields) -> Value {
     Value::Object(
         fields
@@ -89,12 +162,9 @@ pub(crate) fn is_ours(found: &Value) -> bool {
         let stem = file.strip_suffix(".exe").unwrap_or(file);
         return stem == "coder-bridge";
     }
-    let bearer = found
-        .get("headers")
-        .and_then(|h| h.get("Authorization"))
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.starts_with(&format!("Bearer {TOKEN_PREFIX}")));
-    let url = ["url", "serverUrl"]
+    let bearer =
+        authorization(found).is_some_and(|v| v.starts_with(&format!("Bearer {TOKEN_PREFIX}")));
+    let url = URL_KEYS
         .iter()
         .find_map(|k| found.get(*k).and_then(Value::as_str))
         .and_then(|u| url::Url::parse(u).ok());
@@ -109,7 +179,7 @@ pub(crate) fn drift(found: &Value, want: &Fields, token: Option<&Secret>) -> Vec
     let mut out = Vec::new();
     for (key, expected) in want {
         let actual = found.get(key);
-        if actual == Some(expected) {
+        if actual.is_some_and(|actual| contains(actual, expected)) {
             continue;
         }
         let shown = actual
@@ -119,8 +189,10 @@ pub(crate) fn drift(found: &Value, want: &Fields, token: Option<&Secret>) -> Vec
         match key.as_str() {
             "command" => out.push(Drift::BinaryMoved { found: shown }),
             "args" => out.push(Drift::ArgsChanged),
-            "url" | "serverUrl" => out.push(Drift::UrlChanged { found: shown }),
-            "headers" => out.push(token_drift(found, token)),
+            k if URL_KEYS.contains(&k) => out.push(Drift::UrlChanged { found: shown }),
+            "headers" | "http_headers" | "requestOptions" => {
+                out.push(token_drift(found, key, token))
+            }
             _ => out.push(Drift::ShapeChanged { key: key.clone() }),
         }
     }
@@ -132,17 +204,25 @@ pub(crate) fn drift(found: &Value, want: &Fields, token: Option<&Secret>) -> Vec
     out
 }
 
-fn token_drift(found: &Value, token: Option<&Secret>) -> Drift {
-    let sent = found
-        .get("headers")
-        .and_then(|h| h.get("Authorization"))
-        .and_then(Value::as_str)
-        .and_then(|v| v.strip_prefix("Bearer "));
+/// Whether `actual` has everything `expected` has: equal, or for objects
+/// every expected key with a matching value. Keys the user added (another
+/// header, a timeout) are theirs and no drift; `configure` keeps them too.
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(actual), Value::Object(expected)) => expected
+            .iter()
+            .all(|(k, v)| actual.get(k).is_some_and(|a| contains(a, v))),
+        _ => actual == expected,
+    }
+}
+
+fn token_drift(found: &Value, key: &str, token: Option<&Secret>) -> Drift {
+    let sent = authorization(found).and_then(|v| v.strip_prefix("Bearer "));
     match (sent, token) {
         (None, _) => Drift::TokenMissing,
         (Some(_), None) => Drift::TokenRevoked,
         (Some(sent), Some(token)) if Secret::new(sent) == *token => Drift::ShapeChanged {
-            key: "headers".to_owned(),
+            key: key.to_owned(),
         },
         (Some(_), Some(_)) => Drift::TokenMismatch,
     }

@@ -10,16 +10,23 @@ pub enum ClientError {
     #[error("unknown agent {name:?}; valid agents: {valid}")]
     UnknownAgent { name: String, valid: String },
     #[error(
-        "{path} is not valid JSON (line {line}, column {column}: {message}); left it untouched — fix it and try again"
+        "{path} is not valid {format} (line {line}, column {column}: {message}); left it untouched — fix it and try again"
     )]
     Parse {
         path: PathBuf,
+        /// `JSON`, `TOML` or `YAML`.
+        format: &'static str,
         line: usize,
         column: usize,
         message: String,
     },
-    #[error("{path}: {key} is not a JSON object; left the file untouched")]
-    NotAnObject { path: PathBuf, key: String },
+    #[error("{path}: {key} is not {expected}; left the file untouched")]
+    NotAnObject {
+        path: PathBuf,
+        key: String,
+        /// What it should have been, e.g. "a JSON object" or "a YAML list".
+        expected: &'static str,
+    },
     #[error("{path} is read-only; make it writable (chmod u+w) or configure the agent by hand")]
     ReadOnly { path: PathBuf },
     // The OS error is part of the message rather than a `source`, so a

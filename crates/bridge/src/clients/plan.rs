@@ -317,22 +317,17 @@ fn edit(
     token: &Secret,
 ) -> Result<Option<String>, ClientError> {
     let body = current.map(|t| t.body.as_str()).unwrap_or("");
-    let existing = document::read_entry(path, body, agent.servers_key, ENTRY_NAME)?;
+    let existing = document::read_entry(agent, path, body, ENTRY_NAME)?;
     let ours = existing.as_ref().is_some_and(entry::is_ours);
     let new_body = match op {
         Op::Upsert => {
             let want = entry::desired(agent, &ctx.binary, &ctx.url, Some(token));
             Some(document::upsert(
-                path,
-                body,
-                agent.servers_key,
-                ENTRY_NAME,
-                &want,
-                ours,
+                agent, path, body, ENTRY_NAME, &want, ours,
             )?)
         }
         // A foreign entry under our name is not ours to remove.
-        Op::Remove if ours => document::remove(path, body, agent.servers_key, ENTRY_NAME)?,
+        Op::Remove if ours => document::remove(agent, path, body, ENTRY_NAME)?,
         Op::Remove => None,
     };
     Ok(new_body

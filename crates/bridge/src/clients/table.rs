@@ -1,9 +1,8 @@
-//! The table of agents: one row per agent with its config file per OS, the
+//! The table of agents: one row per agent with the file format it reads, the
 //! key its servers live under, the entry shape it understands and how to tell
-//! it is installed. Paths are pure functions of ([`Os`], [`Dirs`]) so all three
-//! operating systems are tested on any of them.
+//! it is installed. Where each row's file lives is in [`super::locate`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -63,14 +62,16 @@ impl Dirs {
         }
     }
 
-    fn appdata_or_default(&self) -> PathBuf {
+    pub(crate) fn appdata_or_default(&self) -> PathBuf {
         self.appdata
             .clone()
             .unwrap_or_else(|| self.home.join("AppData").join("Roaming"))
     }
 }
 
-/// How an agent wants our server described.
+/// How an agent wants our server described. Every HTTP shape sends the
+/// agent's client token as `Authorization: Bearer …`; agents that cannot send
+/// headers get the stdio shim instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryShape {
@@ -81,14 +82,60 @@ pub enum EntryShape {
     TypedHttp,
     /// `{"serverUrl": …, "headers": {…}}` (Windsurf).
     ServerUrl,
-    /// `{"url": …, "headers": {…}}` (Zed).
+    /// `{"url": …, "headers": {…}}` (Zed, LM Studio, Kiro).
     Url,
+    /// `{"httpUrl": …, "headers": {…}}`: Gemini CLI and its fork Qwen Code,
+    /// where a plain `url` would mean the older SSE transport.
+    HttpUrl,
+    /// `{"type": "remote", "url": …, "headers": {…}, "enabled": true}` (opencode).
+    Remote,
+    /// `{"type": "http", "url": …, "headers": {…}, "tools": ["*"]}`: Copilot
+    /// CLI exposes only the tools an entry lists.
+    CopilotHttp,
+    /// `url` and `http_headers` in a TOML table (Codex; it ignores `headers`).
+    CodexHttp,
+    /// A Goose extension: `type: streamable_http`, `uri`, `headers`, `enabled`.
+    GooseHttp,
+    /// An item of Continue's `mcpServers` list: `name`, `type:
+    /// streamable-http`, `url`, headers under `requestOptions`.
+    ContinueHttp,
+    /// `{"type": "streamableHttp", "url": …, "headers": {…}, "disabled": false}`
+    /// (Cline; without the type a URL means SSE).
+    ClineHttp,
+    /// `{"type": "streamable-http", "url": …, "headers": {…}}` (Roo Code).
+    RooHttp,
 }
 
 impl EntryShape {
     /// Whether the entry carries the agent's client token in a header.
     pub fn uses_token(self) -> bool {
         !matches!(self, Self::Stdio)
+    }
+}
+
+/// The syntax of an agent's config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// JSON with comments and trailing commas (what the agents accept).
+    Json,
+    /// TOML; our entry is the table `[<servers_key>.<name>]`.
+    Toml,
+    /// YAML; our entry is `<servers_key>.<name>` in a mapping.
+    Yaml,
+    /// YAML where `<servers_key>` is a list of entries told apart by their
+    /// `name` key (Continue).
+    YamlList,
+}
+
+impl Format {
+    /// The file extension golden files and messages use.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Toml => "toml",
+            Self::Yaml | Self::YamlList => "yaml",
+        }
     }
 }
 
@@ -101,6 +148,7 @@ pub struct Agent {
     /// The object in the config file our entry lives in.
     pub servers_key: &'static str,
     pub shape: EntryShape,
+    pub format: Format,
     /// Executables whose presence on `PATH` means the agent is installed.
     pub binaries: &'static [&'static str],
 }
@@ -113,6 +161,7 @@ pub const AGENTS: &[Agent] = &[
         id: "claude-desktop",
         display_name: "Claude Desktop",
         servers_key: "mcpServers",
+        format: Format::Json,
         shape: EntryShape::Stdio,
         binaries: &[],
     },
@@ -120,6 +169,7 @@ pub const AGENTS: &[Agent] = &[
         id: "cursor",
         display_name: "Cursor",
         servers_key: "mcpServers",
+        format: Format::Json,
         shape: EntryShape::TypedHttp,
         binaries: &["cursor"],
     },
@@ -127,6 +177,7 @@ pub const AGENTS: &[Agent] = &[
         id: "vscode",
         display_name: "VS Code",
         servers_key: "servers",
+        format: Format::Json,
         shape: EntryShape::TypedHttp,
         binaries: &["code"],
     },
@@ -134,6 +185,7 @@ pub const AGENTS: &[Agent] = &[
         id: "windsurf",
         display_name: "Windsurf",
         servers_key: "mcpServers",
+        format: Format::Json,
         shape: EntryShape::ServerUrl,
         binaries: &["windsurf"],
     },
@@ -141,6 +193,7 @@ pub const AGENTS: &[Agent] = &[
         id: "claude-code",
         display_name: "Claude Code",
         servers_key: "mcpServers",
+        format: Format::Json,
         shape: EntryShape::TypedHttp,
         binaries: &["claude"],
     },
@@ -148,258 +201,96 @@ pub const AGENTS: &[Agent] = &[
         id: "zed",
         display_name: "Zed",
         servers_key: "context_servers",
+        format: Format::Json,
         shape: EntryShape::Url,
         binaries: &["zed", "zeditor"],
     },
+    Agent {
+        id: "gemini-cli",
+        display_name: "Gemini CLI",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::HttpUrl,
+        binaries: &["gemini"],
+    },
+    Agent {
+        id: "qwen-code",
+        display_name: "Qwen Code",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::HttpUrl,
+        binaries: &["qwen"],
+    },
+    Agent {
+        id: "codex",
+        display_name: "OpenAI Codex CLI",
+        servers_key: "mcp_servers",
+        format: Format::Toml,
+        shape: EntryShape::CodexHttp,
+        binaries: &["codex"],
+    },
+    Agent {
+        id: "opencode",
+        display_name: "opencode",
+        servers_key: "mcp",
+        format: Format::Json,
+        shape: EntryShape::Remote,
+        binaries: &["opencode"],
+    },
+    Agent {
+        id: "copilot-cli",
+        display_name: "GitHub Copilot CLI",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::CopilotHttp,
+        binaries: &["copilot"],
+    },
+    Agent {
+        id: "continue",
+        display_name: "Continue",
+        servers_key: "mcpServers",
+        format: Format::YamlList,
+        shape: EntryShape::ContinueHttp,
+        binaries: &["cn"],
+    },
+    Agent {
+        id: "goose",
+        display_name: "Goose",
+        servers_key: "extensions",
+        format: Format::Yaml,
+        shape: EntryShape::GooseHttp,
+        binaries: &["goose"],
+    },
+    Agent {
+        id: "cline",
+        display_name: "Cline",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::ClineHttp,
+        binaries: &[],
+    },
+    Agent {
+        id: "roo-code",
+        display_name: "Roo Code",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::RooHttp,
+        binaries: &[],
+    },
+    Agent {
+        id: "lm-studio",
+        display_name: "LM Studio",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::Url,
+        binaries: &["lms"],
+    },
+    Agent {
+        id: "kiro",
+        display_name: "Kiro",
+        servers_key: "mcpServers",
+        format: Format::Json,
+        shape: EntryShape::Url,
+        binaries: &["kiro"],
+    },
 ];
-
-/// The user-level config file `agent` reads on `os`.
-pub fn config_path(agent: &Agent, os: Os, dirs: &Dirs) -> PathBuf {
-    let home = &dirs.home;
-    let app_support = || home.join("Library").join("Application Support");
-    match (agent.id, os) {
-        ("claude-desktop", Os::MacOs) => app_support()
-            .join("Claude")
-            .join("claude_desktop_config.json"),
-        ("claude-desktop", Os::Windows) => dirs
-            .appdata_or_default()
-            .join("Claude")
-            .join("claude_desktop_config.json"),
-        ("claude-desktop", Os::Linux) => dirs
-            .xdg_config
-            .join("Claude")
-            .join("claude_desktop_config.json"),
-        ("vscode", Os::MacOs) => app_support().join("Code").join("User").join("mcp.json"),
-        ("vscode", Os::Windows) => dirs
-            .appdata_or_default()
-            .join("Code")
-            .join("User")
-            .join("mcp.json"),
-        ("vscode", Os::Linux) => dirs.xdg_config.join("Code").join("User").join("mcp.json"),
-        ("windsurf", _) => home
-            .join(".codeium")
-            .join("windsurf")
-            .join("mcp_config.json"),
-        ("claude-code", _) => home.join(".claude.json"),
-        // Zed reads ~/.config/zed on macOS as well (it does not use
-        // Application Support), %APPDATA%\Zed on Windows.
-        ("zed", Os::Windows) => dirs.appdata_or_default().join("Zed").join("settings.json"),
-        ("zed", Os::MacOs) => home.join(".config").join("zed").join("settings.json"),
-        ("zed", Os::Linux) => dirs.xdg_config.join("zed").join("settings.json"),
-        // Cursor, and any row added without a special case: ~/.<id>/mcp.json.
-        (id, _) => home.join(format!(".{id}")).join("mcp.json"),
-    }
-}
-
-/// Folders or files whose existence means the agent has been run here.
-pub fn install_markers(agent: &Agent, os: Os, dirs: &Dirs) -> Vec<PathBuf> {
-    match agent.id {
-        // Its config file sits in the home folder itself, which always
-        // exists; its own folder and file are the tell.
-        "claude-code" => vec![dirs.home.join(".claude"), dirs.home.join(".claude.json")],
-        "vscode" => {
-            // `Code/User` is created on first run; `~/.vscode` holds extensions.
-            let user = config_path(agent, os, dirs);
-            let mut markers: Vec<PathBuf> =
-                user.parent().map(Path::to_path_buf).into_iter().collect();
-            markers.push(dirs.home.join(".vscode"));
-            markers
-        }
-        _ => config_path(agent, os, dirs)
-            .parent()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect(),
-    }
-}
-
-/// Whether `name` is an executable file in one of the `PATH` folders.
-pub fn on_path(name: &str, path_var: Option<&std::ffi::OsStr>) -> bool {
-    let Some(path_var) = path_var else {
-        return false;
-    };
-    let candidates: &[&str] = if cfg!(windows) {
-        &["", ".exe", ".cmd", ".bat"]
-    } else {
-        &[""]
-    };
-    std::env::split_paths(path_var).any(|dir| {
-        candidates
-            .iter()
-            .any(|ext| is_executable(&dir.join(format!("{name}{ext}"))))
-    })
-}
-
-fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.is_file() && meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        meta.is_file()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dirs() -> Dirs {
-        Dirs {
-            home: PathBuf::from("/home/ana maría"),
-            xdg_config: PathBuf::from("/home/ana maría/.config"),
-            appdata: Some(PathBuf::from("/c/Users/ana/AppData/Roaming")),
-        }
-    }
-
-    fn path(id: &str, os: Os) -> String {
-        let agent = AGENTS.iter().find(|a| a.id == id).expect("known agent");
-        config_path(agent, os, &dirs())
-            .to_string_lossy()
-            .replace('\\', "/")
-    }
-
-    #[test]
-    fn agent_names_are_the_cli_contract() {
-        let ids: Vec<_> = AGENTS.iter().map(|a| a.id).collect();
-        assert_eq!(
-            ids,
-            [
-                "claude-desktop",
-                "cursor",
-                "vscode",
-                "windsurf",
-                "claude-code",
-                "zed"
-            ]
-        );
-    }
-
-    #[test]
-    fn macos_paths() {
-        let lib = "/home/ana maría/Library/Application Support";
-        assert_eq!(
-            path("claude-desktop", Os::MacOs),
-            format!("{lib}/Claude/claude_desktop_config.json")
-        );
-        assert_eq!(
-            path("cursor", Os::MacOs),
-            "/home/ana maría/.cursor/mcp.json"
-        );
-        assert_eq!(
-            path("vscode", Os::MacOs),
-            format!("{lib}/Code/User/mcp.json")
-        );
-        assert_eq!(
-            path("windsurf", Os::MacOs),
-            "/home/ana maría/.codeium/windsurf/mcp_config.json"
-        );
-        assert_eq!(
-            path("claude-code", Os::MacOs),
-            "/home/ana maría/.claude.json"
-        );
-        assert_eq!(
-            path("zed", Os::MacOs),
-            "/home/ana maría/.config/zed/settings.json"
-        );
-    }
-
-    #[test]
-    fn windows_paths() {
-        let roaming = "/c/Users/ana/AppData/Roaming";
-        assert_eq!(
-            path("claude-desktop", Os::Windows),
-            format!("{roaming}/Claude/claude_desktop_config.json")
-        );
-        assert_eq!(
-            path("cursor", Os::Windows),
-            "/home/ana maría/.cursor/mcp.json"
-        );
-        assert_eq!(
-            path("vscode", Os::Windows),
-            format!("{roaming}/Code/User/mcp.json")
-        );
-        assert_eq!(
-            path("windsurf", Os::Windows),
-            "/home/ana maría/.codeium/windsurf/mcp_config.json"
-        );
-        assert_eq!(
-            path("claude-code", Os::Windows),
-            "/home/ana maría/.claude.json"
-        );
-        assert_eq!(
-            path("zed", Os::Windows),
-            format!("{roaming}/Zed/settings.json")
-        );
-    }
-
-    #[test]
-    fn windows_without_appdata_falls_back_to_the_profile() {
-        let mut d = dirs();
-        d.appdata = None;
-        let agent = &AGENTS[0];
-        let p = config_path(agent, Os::Windows, &d);
-        assert!(
-            p.starts_with("/home/ana maría/AppData/Roaming/Claude"),
-            "{p:?}"
-        );
-    }
-
-    #[test]
-    fn linux_paths_follow_xdg_config_home() {
-        let mut d = dirs();
-        d.xdg_config = PathBuf::from("/xdg/cfg");
-        let p = |id: &str| {
-            let agent = AGENTS.iter().find(|a| a.id == id).expect("known agent");
-            config_path(agent, Os::Linux, &d)
-        };
-        assert_eq!(
-            p("claude-desktop"),
-            Path::new("/xdg/cfg/Claude/claude_desktop_config.json")
-        );
-        assert_eq!(p("cursor"), Path::new("/home/ana maría/.cursor/mcp.json"));
-        assert_eq!(p("vscode"), Path::new("/xdg/cfg/Code/User/mcp.json"));
-        assert_eq!(
-            p("windsurf"),
-            Path::new("/home/ana maría/.codeium/windsurf/mcp_config.json")
-        );
-        assert_eq!(p("claude-code"), Path::new("/home/ana maría/.claude.json"));
-        assert_eq!(p("zed"), Path::new("/xdg/cfg/zed/settings.json"));
-    }
-
-    #[test]
-    fn markers_point_at_agent_folders() {
-        let claude_code = AGENTS.iter().find(|a| a.id == "claude-code").expect("row");
-        let markers = install_markers(claude_code, Os::Linux, &dirs());
-        assert!(
-            !markers.contains(&dirs().home),
-            "the home folder always exists"
-        );
-        let cursor = AGENTS.iter().find(|a| a.id == "cursor").expect("row");
-        assert_eq!(
-            install_markers(cursor, Os::Linux, &dirs()),
-            vec![PathBuf::from("/home/ana maría/.cursor")]
-        );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn on_path_finds_only_executables() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let exe = dir.path().join("zed");
-        std::fs::write(&exe, "#!/bin/sh\n").expect("write");
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        std::fs::write(dir.path().join("code"), "not executable").expect("write");
-        let var = std::env::join_paths([dir.path()]).expect("join");
-        assert!(on_path("zed", Some(&var)));
-        assert!(!on_path("code", Some(&var)));
-        assert!(!on_path("cursor", Some(&var)));
-        assert!(!on_path("zed", None));
-    }
-}

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmcp::model::Tool;
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -308,12 +307,12 @@ impl BridgeHandle {
             let needs_token = agent.shape.uses_token() && token.is_none();
             // The same entry `configure` writes, so the copy can never drift from it.
             let entry = clients::entry_for(agent, &ctx, token.as_ref());
-            let snippet = json!({ agent.servers_key: { ENTRY_NAME: entry.clone() } });
             Ok(AgentEntry {
                 name: agent.id.to_owned(),
                 servers_key: agent.servers_key.to_owned(),
                 entry_name: ENTRY_NAME.to_owned(),
-                snippet: serde_json::to_string_pretty(&snippet).unwrap_or_default(),
+                // In the agent's own format (JSON, TOML or YAML).
+                snippet: clients::snippet_for(agent, &ctx, token.as_ref()),
                 entry,
                 needs_token,
             })

@@ -12,9 +12,10 @@ pub struct Args {
     /// Print a JSON array instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Port of the local MCP endpoint entries should point at (as given to `serve`)
-    #[arg(long, env = bridge::env::PORT, default_value_t = bridge::paths::DEFAULT_PORT)]
-    pub port: u16,
+    /// Port of the local MCP endpoint the entries point at (default: `coder-bridge
+    /// config get port`, else CODER_BRIDGE_PORT, else 7331)
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 /// One agent in `--json` output: its status, or why it could not be read.
@@ -41,7 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
-    let ctx = super::configure::context(args.port)?;
+    let ctx = super::configure::context(bridge::settings::port(args.port))?;
     let rows: Vec<Row> = clients::agents()
         .iter()
         .map(|agent| match clients::status(agent.id, &ctx) {

@@ -11,7 +11,7 @@ use bridge::clients::{self, Action, Context, EntryState};
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["agent", "all"])))]
 pub struct Args {
-    /// The agent: claude-desktop, cursor, vscode, windsurf, claude-code or zed
+    /// The agent, as `coder-bridge agents` names it (cursor, claude-code, codex, goose, …)
     pub agent: Option<String>,
     /// Every agent that looks installed on this machine
     #[arg(long)]
@@ -19,9 +19,10 @@ pub struct Args {
     /// Print the change as a unified diff and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Port of the local MCP endpoint the entries point at (as given to `serve`)
-    #[arg(long, env = bridge::env::PORT, default_value_t = bridge::paths::DEFAULT_PORT)]
-    pub port: u16,
+    /// Port of the local MCP endpoint the entries point at (default: `coder-bridge
+    /// config get port`, else CODER_BRIDGE_PORT, else 7331)
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 /// The writers' view of this machine: the user's folders, this binary and
@@ -47,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
-    let ctx = context(args.port)?;
+    let ctx = context(bridge::settings::port(args.port))?;
     let names: Vec<&'static str> = match &args.agent {
         Some(name) => vec![clients::agent(name)?.id],
         None => {

@@ -13,16 +13,6 @@ use bridge::{
 use coder_sim::{Sim, SimConfig};
 use tokio::sync::Mutex;
 
-/// The agents `coder-bridge configure` knows; each gets a client token.
-const AGENTS: &[&str] = &[
-    "claude-desktop",
-    "cursor",
-    "vscode",
-    "windsurf",
-    "claude-code",
-    "zed",
-];
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Port of the local MCP endpoint on 127.0.0.1
@@ -85,7 +75,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sim_url = session.token.0.access_url.clone();
 
     let tokens = ClientTokens::open_default().context("cannot open the client tokens")?;
-    for agent in AGENTS {
+    // Every agent `coder-bridge configure` knows gets a client token.
+    for agent in bridge::clients::agents().iter().map(|a| a.id) {
         if tokens.get(agent).is_none() {
             tokens
                 .issue(agent)

@@ -9,15 +9,18 @@ use super::demo::SimLauncher;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port of the local MCP endpoint on 127.0.0.1 (agent configs point at it)
-    #[arg(long, env = bridge::env::PORT, default_value_t = bridge::paths::DEFAULT_PORT)]
-    pub port: u16,
+    /// Port of the local MCP endpoint on 127.0.0.1 (agent configs point at it;
+    /// default: `coder-bridge config get port`, else CODER_BRIDGE_PORT, else 7331)
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let port = bridge::settings::port(args.port);
+    warn_if_entries_point_elsewhere(port);
     // "Try the demo" in the UI starts the simulator only when asked.
     let launcher = Arc::new(SimLauncher::default());
-    let code = run_bridge(args.port, None, launcher.clone(), |bridge| {
+    let code = run_bridge(port, None, launcher.clone(), |bridge| {
         eprintln!(
             "coder-bridge: serving agents on {} (Ctrl-C to stop)",
             bridge.mcp_url()
@@ -40,6 +43,19 @@ pub(crate) fn dashboard_link(bridge: &BridgeHandle) -> Option<String> {
     std::io::stderr()
         .is_terminal()
         .then(|| bridge.open_ui_url())
+}
+
+/// Agents are configured for the port `configure` resolves without a flag;
+/// a daemon on another port leaves them talking to nobody, so say so.
+fn warn_if_entries_point_elsewhere(port: u16) {
+    let configured = bridge::settings::port(None);
+    if port != configured {
+        eprintln!(
+            "coder-bridge: warning: serving on port {port}, but agent entries point at port {configured}; \
+             run `coder-bridge config set port {port}` and `coder-bridge configure --all` to move them, \
+             or serve without --port"
+        );
+    }
 }
 
 /// Starts every room (through the supervisor) and runs until a stop signal.

@@ -52,10 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn daemon_port() -> u16 {
-    std::env::var(bridge::env::PORT)
-        .ok()
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or(bridge::paths::DEFAULT_PORT)
+    bridge::settings::port(None)
 }
 
 async fn probe_daemon(port: u16) -> Daemon {

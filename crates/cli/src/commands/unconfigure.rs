@@ -8,7 +8,7 @@ use bridge::clients::{self, EntryState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The agent: claude-desktop, cursor, vscode, windsurf, claude-code or zed
+    /// The agent, as `coder-bridge agents` names it (cursor, claude-code, codex, goose, …)
     pub agent: String,
 }
 
@@ -21,7 +21,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
     let agent = clients::agent(&args.agent)?;
     // The port only shapes the entry we would write; removal ignores it.
-    let ctx = super::configure::context(bridge::paths::DEFAULT_PORT)?;
+    let ctx = super::configure::context(bridge::settings::port(None))?;
     let name = agent.display_name;
     let removed = match clients::remove(agent.id, &ctx) {
         Ok(removed) => removed,

@@ -31,16 +31,11 @@ const LOCK_FILE: &str = "daemon.lock";
 const LOG_FILE: &str = "daemon.log";
 
 /// The port the shim should use: `explicit`, else the running daemon's
-/// (`daemon.json`), else `CODER_BRIDGE_PORT`, else the default.
+/// (`daemon.json`), else the configured one ([`crate::settings::port`]).
 pub(crate) fn resolve_port(explicit: Option<u16>) -> u16 {
     explicit
         .or_else(|| DaemonInfo::read(&DaemonInfo::default_path()).map(|i| i.port))
-        .or_else(|| {
-            std::env::var(crate::env::PORT)
-                .ok()
-                .and_then(|p| p.parse().ok())
-        })
-        .unwrap_or(paths::DEFAULT_PORT)
+        .unwrap_or_else(|| crate::settings::port(None))
 }
 
 /// The user's daemon on `port` and a client that reached it; started first
