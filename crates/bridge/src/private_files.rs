@@ -33,9 +33,21 @@ const TEMP_SUFFIX: &str = ".tmp";
 
 /// Creates `dir` (and missing parents) 0700, and tightens `dir` itself to
 /// 0700 when it exists with more. For folders of ours only.
+///
+/// A folder that cannot be tightened (a read-only mount, another owner) is
+/// warned about, not refused: the files in it are 0600 all the same, and
+/// the write that follows reports a folder it cannot write to.
 pub fn ensure_dir(dir: &Path) -> io::Result<()> {
-    create_missing_dirs(dir)?;
-    tighten(dir, DIR_MODE).map(drop)
+    create_missing_dirs(dir).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot create {}: {err}", dir.display()),
+        )
+    })?;
+    if let Err(err) = tighten(dir, DIR_MODE) {
+        tracing::warn!(dir = %dir.display(), error = %err, "cannot make the folder private (0700)");
+    }
+    Ok(())
 }
 
 /// Creates the folders of `dir` that are missing, 0700, and leaves existing
