@@ -1,6 +1,9 @@
 //! Which desktop notifications a core event calls for, as plain data (shown
 //! by [`crate::shell`]), so when they fire is checked without a desktop.
 
+use bridge::consent::highlight::is_invisible;
+use bridge::consent::{AnsweredBy, ConsentRequest};
+
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {

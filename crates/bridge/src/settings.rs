@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clients::files;
+use crate::private_files;
 use crate::paths::{self, DEFAULT_PORT};
 
 /// The settings file's name in the config directory.
@@ -101,20 +101,10 @@ impl Settings {
                 error,
             }
         };
-        if let Some(dir) = path.parent() {
-            files::create_dir_all(dir, 0o700).map_err(io("create the folder of"))?;
-        }
         let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_owned());
         text.push('\n');
-        files::atomic_write(path, text.as_bytes(), 0o600).map_err(io("write"))?;
-        // The write keeps an existing file's mode; ours is private whatever
-        // it was before.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .map_err(io("restrict"))?;
-        }
+        // 0600 in a 0700 folder, tightened if found looser.
+        private_files::write(path, text.as_bytes()).map_err(io("write"))?;
         Ok(())
     }
 
