@@ -272,8 +272,6 @@ async fn prove<C>(conn: C, port: u16, key_file: &Path) -> Result<C, String>
 where
     C: hyper::rt::Read + hyper::rt::Write + Unpin,
 {
-    let key = ProofKey::read(key_file)
-        .map_err(|e| format!("cannot read the daemon key {}: {e}", key_file.display()))?;
     let nonce: [u8; NONCE_LEN] = rand::random();
     let mut io = TokioIo::new(conn);
     let request = format!(
@@ -285,6 +283,10 @@ where
     io.flush().await.map_err(io_error)?;
     let head = read_head(&mut io).await?;
     let proof = proof_from(&head)?;
+    // Read only now: a daemon that just started writes its key before it
+    // answers, but its port accepts connections a moment earlier.
+    let key = ProofKey::read(key_file)
+        .map_err(|e| format!("cannot read the daemon key {}: {e}", key_file.display()))?;
     if !key.verify(port, &nonce, &proof) {
         return Err("its answer to the challenge is wrong".into());
     }

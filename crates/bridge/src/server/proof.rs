@@ -3,7 +3,7 @@
 //!
 //! The daemon makes a fresh random key each time it starts and writes it to
 //! `<config dir>/daemon.key` (0600 in the 0700 config folder: only the user
-//! can read it) before it accepts a connection. A client that reaches the
+//! can read it) before it answers any request. A client that reaches the
 //! daemon over loopback TCP opens every connection with a random nonce
 //! (`GET /proof`, header `Coder-Bridge-Challenge`); the daemon answers with
 //! `HMAC-SHA256(key, context | port | nonce)` in `Coder-Bridge-Proof`. A
