@@ -9,8 +9,8 @@
 pub mod daemon_file;
 pub mod guard;
 mod handler;
-pub mod stdio;
 pub mod limits;
+pub mod stdio;
 pub mod summary;
 
 use std::{
