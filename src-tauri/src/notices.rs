@@ -169,7 +169,8 @@ mod tests {
             serde_json::json!({"command": format!("echo {};rm -rf /", "a".repeat(600))}),
             None,
         ));
-        assert!(long.body.contains("are long"), "{}", long.body);
+        assert!(long.body.contains("very long line"), "{}", long.body);
+        assert!(long.body.contains("review them in the dashboard"));
         assert!(!long.body.contains("aaaa"));
     }
 
