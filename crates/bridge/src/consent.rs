@@ -110,7 +110,8 @@ impl ConsentQueue {
     pub async fn ask(&self, ask: Ask) -> ConsentOutcome {
         let timeout = self.inner.timeout;
         let now = SystemTime::now();
-        let marked = highlight::mark_arguments(ask.arguments.as_ref(), ask.deployment_host.as_deref());
+        let marked =
+            highlight::mark_arguments(ask.arguments.as_ref(), ask.deployment_host.as_deref());
         let arguments = ask.arguments.as_ref().map_or_else(
             || "{}".to_owned(),
             |a| serde_json::to_string_pretty(a).unwrap_or_default(),
@@ -262,11 +263,10 @@ impl ConsentQueue {
     }
 
     fn resolved_by(&self, id: Uuid, resolution: Resolution, by: Option<AnsweredBy>) {
-        let _ = self.inner.changes.send(ConsentChange::RequestResolved {
-            id,
-            resolution,
-            by,
-        });
+        let _ = self
+            .inner
+            .changes
+            .send(ConsentChange::RequestResolved { id, resolution, by });
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Pending>> {

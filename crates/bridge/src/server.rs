@@ -17,8 +17,8 @@ mod listen;
 pub mod loopback;
 pub mod peer;
 pub mod proof;
-pub mod stdio;
 pub mod limits;
+pub mod stdio;
 pub mod summary;
 
 use std::{

@@ -163,11 +163,7 @@ fn list_call(arguments: serde_json::Value) -> CallToolRequestParams {
 }
 
 fn calls_of(sim: &Sim, tool: &str) -> u64 {
-    sim.counters()
-        .calls_by_tool
-        .get(tool)
-        .copied()
-        .unwrap_or(0)
+    sim.counters().calls_by_tool.get(tool).copied().unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,8 +183,15 @@ async fn a_huge_tool_name_is_refused_unrecorded_and_a_huge_client_name_is_cut() 
         panic!("expected a JSON-RPC error, got {err:?}");
     };
     assert_eq!(e.code, ErrorCode::INVALID_PARAMS);
-    assert!(e.message.len() < 200, "echoed back: {} bytes", e.message.len());
-    assert!(s.gate.asked.lock().expect("lock").is_empty(), "nobody was asked");
+    assert!(
+        e.message.len() < 200,
+        "echoed back: {} bytes",
+        e.message.len()
+    );
+    assert!(
+        s.gate.asked.lock().expect("lock").is_empty(),
+        "nobody was asked"
+    );
 
     // The next record is the next call: the refused one left none.
     bounded("listed call", client.call_tool(list_call(json!({}))))
@@ -222,7 +225,10 @@ async fn arguments_over_the_limit_never_reach_coder() {
     assert_eq!(calls_of(&s.sim, TOOL), before);
     let event = s.next_call_event().await;
     assert_eq!(event.outcome, Outcome::Failed);
-    assert!(s.gate.asked.lock().expect("lock").is_empty(), "nobody was asked");
+    assert!(
+        s.gate.asked.lock().expect("lock").is_empty(),
+        "nobody was asked"
+    );
     s.stop(client).await;
 }
 
@@ -233,15 +239,15 @@ async fn only_the_approved_bytes_go_upstream() {
     let tool = TOOL;
 
     // Approved for other arguments than the ones about to be sent: refused.
-    let approved: JsonObject = json!({"owner": "me"})
-        .as_object()
-        .cloned()
-        .expect("object");
+    let approved: JsonObject = json!({"owner": "me"}).as_object().cloned().expect("object");
     *s.gate.approve.lock().expect("lock") = Some(ArgumentsDigest::of(Some(&approved)));
     let before = calls_of(&s.sim, tool);
-    let result = bounded("tampered call", client.call_tool(list_call(json!({"owner": "alice"}))))
-        .await
-        .expect("answered with a tool error");
+    let result = bounded(
+        "tampered call",
+        client.call_tool(list_call(json!({"owner": "alice"}))),
+    )
+    .await
+    .expect("answered with a tool error");
     assert_eq!(result.is_error, Some(true));
     let text = serde_json::to_string(&result.content).expect("content");
     assert!(text.contains("not the ones the"), "{text}");

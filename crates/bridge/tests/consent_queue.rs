@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge::consent::{
-    AnsweredBy, ArgumentsDigest, ConsentAnswer, ConsentChange, ConsentQueue, ConsentRequest,
-    Face, FaceClaim, PolicyGate, Resolution,
+    AnsweredBy, ArgumentsDigest, ConsentAnswer, ConsentChange, ConsentQueue, ConsentRequest, Face,
+    FaceClaim, PolicyGate, Resolution,
 };
 use bridge::events::ConsentDecision;
 use bridge::gate::{CallGate, GateDecision, GateRequest};
@@ -385,15 +385,18 @@ async fn an_answer_for_other_arguments_is_refused_and_the_call_keeps_waiting() {
     let request = next_added(&mut f.changes).await;
 
     // The user looked at other arguments (say, an earlier request's).
-    let other = ArgumentsDigest::of(
-        serde_json::json!({"workspace": "dev", "command": "ls"})
-            .as_object(),
-    );
+    let other =
+        ArgumentsDigest::of(serde_json::json!({"workspace": "dev", "command": "ls"}).as_object());
     let by = AnsweredBy::session(Face::Web, "1a2b3c4d");
     let err = f
         .gate
         .queue()
-        .answer_by(request.id, ConsentAnswer::AllowOnce, by.clone(), Some(&other))
+        .answer_by(
+            request.id,
+            ConsentAnswer::AllowOnce,
+            by.clone(),
+            Some(&other),
+        )
         .await
         .expect_err("a digest that is not the request's");
     assert_eq!(err.code(), "consent_digest_mismatch");
@@ -412,7 +415,9 @@ async fn an_answer_for_other_arguments_is_refused_and_the_call_keeps_waiting() {
         .await
         .expect("answer");
     let GateDecision::Approved {
-        digest, by: answered, ..
+        digest,
+        by: answered,
+        ..
     } = timeout(BOUND, call).await.expect("in time").expect("task")
     else {
         panic!("expected an approval")
@@ -434,7 +439,11 @@ async fn allow_always_records_who_set_the_override() {
         .expect("answer");
     timeout(BOUND, call).await.expect("in time").expect("task");
     let resolved_by = loop {
-        match timeout(BOUND, f.changes.recv()).await.expect("change").expect("open") {
+        match timeout(BOUND, f.changes.recv())
+            .await
+            .expect("change")
+            .expect("open")
+        {
             ConsentChange::RequestResolved { by, .. } => break by,
             ConsentChange::RequestAdded { .. } => {}
         }

@@ -312,7 +312,11 @@ async fn access_needs_a_credential_the_right_host_origin_and_json() {
     let (s, t) = h.post("/api/tickets", json!({})).await;
     assert_eq!(s, StatusCode::OK);
     let ticket_url = t["url"].as_str().expect("url").to_owned();
-    let ticket = ticket_url.split("ticket=").nth(1).expect("ticket").to_owned();
+    let ticket = ticket_url
+        .split("ticket=")
+        .nth(1)
+        .expect("ticket")
+        .to_owned();
     let (s, headers, _) = h.send(h.http.get(&ticket_url)).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], format!("/#ticket={ticket}").as_str());

@@ -221,15 +221,24 @@ async fn consent_is_listed_and_answered_from_the_command_line() {
     .expect("four calls recorded");
     // Who answered: this process's child, the CLI, by its pid and parent
     // (claimed, since any holder of the control token could say so).
-    let by = rows[0].answered_by.as_ref().expect("the deny says who answered");
+    let by = rows[0]
+        .answered_by
+        .as_ref()
+        .expect("the deny says who answered");
     assert_eq!(by.face, bridge::consent::Face::Cli);
     assert!(by.claimed && by.pid.is_some(), "{by:?}");
     assert_eq!(by.ppid, Some(std::process::id()), "the parent is this test");
-    assert!(rows[0].args_digest.as_deref().is_some_and(|d| d.len() == 64));
-    assert!(rows[3].answered_by.is_none(), "the policy allowed the last one");
-    let text_rows = s
-        .ok(&["activity", "--tool", "coder_workspace_bash"])
-        .await;
+    assert!(
+        rows[0]
+            .args_digest
+            .as_deref()
+            .is_some_and(|d| d.len() == 64)
+    );
+    assert!(
+        rows[3].answered_by.is_none(),
+        "the policy allowed the last one"
+    );
+    let text_rows = s.ok(&["activity", "--tool", "coder_workspace_bash"]).await;
     assert!(
         text_rows.contains("by the command line by pid") && text_rows.contains("sha256:"),
         "{text_rows}"
@@ -271,7 +280,10 @@ async fn consent_is_listed_and_answered_from_the_command_line() {
     assert_eq!(set.by.face, bridge::consent::Face::Cli);
     assert_eq!(set.by.ppid, Some(std::process::id()));
     let listing = s.ok(&["policy"]).await;
-    assert!(listing.contains("set by the command line by pid"), "{listing}");
+    assert!(
+        listing.contains("set by the command line by pid"),
+        "{listing}"
+    );
     s.bridge.flush_activity().await.expect("flush");
     let out = s.ok(&["activity", "--json"]).await;
     let changed = out

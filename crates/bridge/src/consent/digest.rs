@@ -74,7 +74,9 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientJsonRpcMessage, ClientRequest};
+    use rmcp::model::{
+        CallToolRequest, CallToolRequestParams, ClientJsonRpcMessage, ClientRequest,
+    };
     use serde_json::json;
 
     use super::*;
@@ -105,8 +107,14 @@ mod tests {
         let a = obj(json!({"command": "ls"}));
         let b = obj(json!({"command": "ls "}));
         assert_ne!(ArgumentsDigest::of(Some(&a)), ArgumentsDigest::of(Some(&b)));
-        assert_ne!(ArgumentsDigest::of(Some(&JsonObject::new())), ArgumentsDigest::of(None));
-        assert_eq!(ArgumentsDigest::of(Some(&a)), ArgumentsDigest::of(Some(&a.clone())));
+        assert_ne!(
+            ArgumentsDigest::of(Some(&JsonObject::new())),
+            ArgumentsDigest::of(None)
+        );
+        assert_eq!(
+            ArgumentsDigest::of(Some(&a)),
+            ArgumentsDigest::of(Some(&a.clone()))
+        );
         // SHA-256 of "" is well known.
         assert_eq!(
             ArgumentsDigest::of(None).as_str(),
@@ -117,7 +125,10 @@ mod tests {
     #[test]
     fn parse_accepts_only_full_hex() {
         let d = ArgumentsDigest::of(None);
-        assert_eq!(ArgumentsDigest::parse(&d.as_str().to_uppercase()), Some(d.clone()));
+        assert_eq!(
+            ArgumentsDigest::parse(&d.as_str().to_uppercase()),
+            Some(d.clone())
+        );
         assert_eq!(ArgumentsDigest::parse(d.short()), None);
         assert_eq!(ArgumentsDigest::parse(&"g".repeat(64)), None);
         assert_eq!(d.short().len(), SHORT_CHARS);

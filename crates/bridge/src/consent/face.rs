@@ -219,13 +219,21 @@ mod tests {
             ppid: Some(4200),
             parent: Some("bash\n".into()),
         }));
-        assert_eq!(by.face, Face::Api, "a token holder cannot claim to be the tray");
+        assert_eq!(
+            by.face,
+            Face::Api,
+            "a token holder cannot claim to be the tray"
+        );
         assert!(by.claimed && by.agent_reachable());
         assert_eq!(by.parent.as_deref(), Some("bash"));
         let cli = AnsweredBy::control_token(Some(FaceClaim::this_cli_process()));
         assert_eq!(cli.face, Face::Cli);
         assert_eq!(cli.pid, Some(std::process::id()));
-        assert!(cli.describe().starts_with("the command line by pid "), "{}", cli.describe());
+        assert!(
+            cli.describe().starts_with("the command line by pid "),
+            "{}",
+            cli.describe()
+        );
         assert!(cli.describe().ends_with(", as it claims"));
     }
 

@@ -133,13 +133,16 @@ fn walk(path: &str, value: &Value, host: Option<&str>, out: &mut Marked) {
         }
         Value::String(s) => {
             let (segments, highlights) = mark_text(s, host);
-            out.highlights
-                .extend(highlights.into_iter().map(|(kind, excerpt, note)| Highlight {
-                    kind,
-                    path: path.to_owned(),
-                    excerpt,
-                    note,
-                }));
+            out.highlights.extend(
+                highlights
+                    .into_iter()
+                    .map(|(kind, excerpt, note)| Highlight {
+                        kind,
+                        path: path.to_owned(),
+                        excerpt,
+                        note,
+                    }),
+            );
             out.fields.push(ArgumentField {
                 path: path.to_owned(),
                 value: s.clone(),

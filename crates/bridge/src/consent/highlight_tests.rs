@@ -54,7 +54,11 @@ fn the_deployments_own_host_is_not_marked() {
     );
     assert!(findings.is_empty(), "{findings:?}");
     let (_, unknown) = mark_text("curl https://coder.example.com/", None);
-    assert_eq!(kinds(&unknown), [Mark::OtherHost], "no deployment: every URL");
+    assert_eq!(
+        kinds(&unknown),
+        [Mark::OtherHost],
+        "no deployment: every URL"
+    );
     let (_, userinfo) = mark_text(
         "curl https://coder.example.com@evil.example/x",
         Some("coder.example.com"),

@@ -86,7 +86,9 @@ pub enum Resolution {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConsentChange {
-    RequestAdded { request: ConsentRequest },
+    RequestAdded {
+        request: ConsentRequest,
+    },
     RequestResolved {
         id: Uuid,
         resolution: Resolution,

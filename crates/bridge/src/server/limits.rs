@@ -84,7 +84,11 @@ mod tests {
         let err = check_tool_name(&long).unwrap_err();
         assert!(err.len() < 200, "the refusal must not echo the name: {err}");
         assert!(check_tool_name("").is_err());
-        assert!(check_tool_name("bash\u{202E}").unwrap_err().contains("\\u{202E}"));
+        assert!(
+            check_tool_name("bash\u{202E}")
+                .unwrap_err()
+                .contains("\\u{202E}")
+        );
         assert!(check_tool_name("rm -rf").is_err());
     }
 

@@ -297,13 +297,18 @@ mod tests {
     fn sessions_authenticate_as_bearer_and_cookies_do_not() {
         let access = Access::with_token(&Secret::new("cbc_x"), None);
         let ticket = access.issue_ticket_for(Face::Tray);
-        assert!(access.is_ticket(ticket.expose()), "asking does not spend it");
+        assert!(
+            access.is_ticket(ticket.expose()),
+            "asking does not spend it"
+        );
         let session = access.redeem_ticket(ticket.expose()).expect("first use");
         assert!(!access.is_ticket(ticket.expose()));
         let mut h = http::HeaderMap::new();
         h.insert(
             http::header::COOKIE,
-            format!("{SESSION_COOKIE}={}", session.expose()).parse().unwrap(),
+            format!("{SESSION_COOKIE}={}", session.expose())
+                .parse()
+                .unwrap(),
         );
         assert_eq!(access.caller(&h), None, "a cookie is no credential");
         h.insert(

@@ -36,7 +36,10 @@ pub(super) fn routes() -> Router<BridgeSlot> {
         .route("/signout", post(sign_out))
         .route("/pause", post(pause))
         .route("/agents", get(agents))
-        .route("/agents/{name}/entry", get(agent_entry).post(mint_agent_entry))
+        .route(
+            "/agents/{name}/entry",
+            get(agent_entry).post(mint_agent_entry),
+        )
         .route("/agents/{name}/configure", post(configure))
         .route("/agents/{name}/unconfigure", post(unconfigure))
         .route("/policy", get(policy).put(set_policy))

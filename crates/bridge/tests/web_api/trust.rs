@@ -65,7 +65,10 @@ async fn the_prompt_shows_hidden_payloads_verbatim_and_marked() {
     assert_eq!(segments, ATTACK, "the segments join to the value");
     let pretty: Value =
         serde_json::from_str(request["arguments"].as_str().expect("arguments")).expect("json");
-    assert_eq!(pretty["command"], ATTACK, "nothing masked in the JSON either");
+    assert_eq!(
+        pretty["command"], ATTACK,
+        "nothing masked in the JSON either"
+    );
     assert!(!request.to_string().contains("[redacted]"));
     let found = kinds(&request);
     for kind in [
@@ -164,7 +167,13 @@ async fn an_answer_for_other_arguments_is_refused_and_who_answered_is_recorded()
 
     // A browser session answers as the dashboard, named by the server.
     let (_, t) = h.post("/api/tickets", json!({})).await;
-    let ticket = t["url"].as_str().expect("url").split("ticket=").nth(1).expect("ticket").to_owned();
+    let ticket = t["url"]
+        .as_str()
+        .expect("url")
+        .split("ticket=")
+        .nth(1)
+        .expect("ticket")
+        .to_owned();
     let (_, _, session) = h
         .send(
             h.http
@@ -188,9 +197,7 @@ async fn an_answer_for_other_arguments_is_refused_and_who_answered_is_recorded()
         .await;
     assert_eq!(s, StatusCode::OK);
     within(call).await.expect("joined").expect("answered");
-    let row = events
-        .next("call", |v| v["outcome"] == "denied")
-        .await;
+    let row = events.next("call", |v| v["outcome"] == "denied").await;
     assert_eq!(row["answered_by"]["face"], "web");
     assert_eq!(row["answered_by"]["credential"], "web_session");
     assert_eq!(row["answered_by"]["claimed"], false);
@@ -233,8 +240,13 @@ async fn reading_an_entry_issues_no_token() {
     let (s, entry) = h.get("/api/agents/cursor/entry").await;
     assert_eq!(s, StatusCode::OK, "{entry}");
     assert_eq!(entry["needs_token"], true);
-    let shown = entry["entry"]["headers"]["Authorization"].as_str().unwrap_or("");
-    assert!(!shown.starts_with("Bearer"), "a GET showed a token: {entry}");
+    let shown = entry["entry"]["headers"]["Authorization"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        !shown.starts_with("Bearer"),
+        "a GET showed a token: {entry}"
+    );
     assert_eq!(
         std::fs::read_to_string(&tokens).unwrap_or_default(),
         before,
@@ -247,6 +259,9 @@ async fn reading_an_entry_issues_no_token() {
     let header = minted["entry"]["headers"]["Authorization"].clone();
     assert!(header.as_str().is_some_and(|v| v.starts_with("Bearer ")));
     let (_, again) = h.get("/api/agents/cursor/entry").await;
-    assert_eq!(again["entry"]["headers"]["Authorization"], header, "shown, not re-issued");
+    assert_eq!(
+        again["entry"]["headers"]["Authorization"], header,
+        "shown, not re-issued"
+    );
     h.stop().await;
 }

@@ -186,7 +186,10 @@ fn format_row(row: &ActivityView) -> String {
         .map(|by| format!("  by {}", by.describe()))
         .unwrap_or_default();
     let what = if row.method.starts_with("policy/") {
-        format!("{what} ({})", row.arguments_summary.as_deref().unwrap_or("policy"))
+        format!(
+            "{what} ({})",
+            row.arguments_summary.as_deref().unwrap_or("policy")
+        )
     } else {
         what.to_owned()
     };

@@ -205,11 +205,13 @@ fn setter(t: &ToolPolicyView, scope: &str) -> String {
     let Some(set) = t.set_by.get(scope) else {
         return String::new();
     };
-    let when = time::OffsetDateTime::from_unix_timestamp(
-        i64::try_from(set.at_ms / 1000).unwrap_or(0),
-    )
-    .ok()
-    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-    .unwrap_or_default();
+    let when =
+        time::OffsetDateTime::from_unix_timestamp(i64::try_from(set.at_ms / 1000).unwrap_or(0))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
     format!(" (set by {} at {when})", set.by.describe())
 }
