@@ -13,11 +13,11 @@
 pub mod daemon_file;
 pub mod guard;
 mod handler;
+pub mod limits;
 mod listen;
 pub mod loopback;
 pub mod peer;
 pub mod proof;
-pub mod limits;
 pub mod stdio;
 pub mod summary;
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::private_files;
 use crate::paths::{self, DEFAULT_PORT};
+use crate::private_files;
 
 /// The settings file's name in the config directory.
 pub const FILE_NAME: &str = "settings.json";
