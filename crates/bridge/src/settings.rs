@@ -162,7 +162,9 @@ pub fn port_with_source(explicit: Option<u16>) -> (u16, PortSource) {
         return (port, PortSource::Flag);
     }
     if let Ok(value) = std::env::var(crate::env::PORT) {
-        match parse_port(&value) {
+        // 0 (any free port) is fine for one run, as with `--port 0`; only
+        // the settings file, which agents' entries follow, refuses it.
+        match value.trim().parse::<u16>().map_err(|_| "not a port number") {
             Ok(port) => return (port, PortSource::Env),
             Err(reason) => {
                 tracing::warn!(%value, reason, "ignoring {}", crate::env::PORT)
