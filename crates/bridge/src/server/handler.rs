@@ -243,13 +243,14 @@ impl ServerHandler for RelayServer {
         // The bytes the user approves are the bytes that go upstream: they
         // are serialised once here, measured and digested, and the call is
         // only relayed if what is sent still hashes to the approved digest.
-        let args_len = canonical_bytes(request.arguments.as_ref()).len();
-        if let Err(message) = limits::check_arguments_size(args_len) {
+        let args_bytes = canonical_bytes(request.arguments.as_ref());
+        if let Err(message) = limits::check_arguments_size(args_bytes.len()) {
             let result = out_of_bounds(message);
             self.finish(record, &result, Outcome::Failed, call_len);
             return result;
         }
-        let digest = ArgumentsDigest::of(request.arguments.as_ref());
+        let digest = ArgumentsDigest::of_bytes(&args_bytes);
+        drop(args_bytes);
         record.args_digest = Some(digest.clone());
         record.arguments_summary = summary::summarize(request.arguments.as_ref());
 

@@ -84,7 +84,7 @@ impl ProofKey {
 
     /// Writes the key for clients to read: 0600, atomically.
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        write_private(path, URL_SAFE_NO_PAD.encode(*self.0).as_bytes())
+        crate::private_files::write(path, URL_SAFE_NO_PAD.encode(*self.0).as_bytes())
     }
 
     fn mac(&self, port: u16, nonce: &[u8]) -> Hmac<Sha256> {
@@ -107,24 +107,6 @@ impl ProofKey {
     pub fn verify(&self, port: u16, nonce: &[u8], proof: &[u8]) -> bool {
         self.mac(port, nonce).verify_slice(proof).is_ok()
     }
-}
-
-/// Writes a file of ours readable by the owner only. The one place the proof
-/// key is written, so moving to a shared private-files helper is one change.
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    // tempfile creates the file 0600 on Unix; the rename is atomic.
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(contents)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[derive(Clone)]

@@ -59,18 +59,16 @@ pub fn create_control_token(config_dir: &Path) -> std::io::Result<Secret> {
 /// Writes `token` to `<config_dir>/control-token` (mode 0600, atomically, so
 /// a reader never sees half a token).
 pub fn write_control_token(config_dir: &Path, token: &Secret) -> std::io::Result<()> {
-    write_private(&config_dir.join(CONTROL_TOKEN_FILE), token.expose())
+    crate::private_files::write(
+        &config_dir.join(CONTROL_TOKEN_FILE),
+        token.expose().as_bytes(),
+    )
 }
 
 /// The running daemon's control token, for the CLI and the tray.
 pub fn read_control_token(config_dir: &Path) -> std::io::Result<Secret> {
     let text = std::fs::read_to_string(config_dir.join(CONTROL_TOKEN_FILE))?;
     Ok(Secret::new(text.trim().to_owned()))
-}
-
-/// Writes `contents` to `path` readable by the owner only.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    crate::private_files::write(path, contents.as_bytes())
 }
 
 /// The control API's credentials. Cheap to clone; clones share state.
