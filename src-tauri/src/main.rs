@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             let (bridge, state) = match started {
                 Ok(bridge) => (Some(bridge), CoreState::starting()),
                 Err(e) => {
-                    tracing::error!(error = %e, code = e.code(), "the bridge core did not start");
+                    tracing::error!(error = %e, code = %e.code(), "the bridge core did not start");
                     let state = CoreState {
                         start_error: Some(e.to_string()),
                         ..CoreState::starting()

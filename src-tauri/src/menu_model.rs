@@ -3,7 +3,10 @@
 //! into Tauri. Keeping the decision pure means every state's menu is checked
 //! by unit tests without a display.
 
-/// The relay's state as the status reports it (`relay.state`).
+use bridge::relay::RelayStatus;
+
+/// The relay's state as the status reports it (`relay.state`), with the
+/// error's text where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayState {
     Connected,
@@ -14,12 +17,14 @@ pub enum RelayState {
 
 impl RelayState {
     /// From the status view's `relay.state` / `relay.error`.
-    pub fn from_view(state: &str, error: Option<&str>) -> Self {
+    pub fn from_view(state: &RelayStatus, error: Option<&str>) -> Self {
         match state {
-            "connected" => Self::Connected,
-            "connecting" => Self::Connecting,
-            "signed_out" => Self::SignedOut,
-            _ => Self::Error(error.unwrap_or("the relay reported an error").to_owned()),
+            RelayStatus::Connected => Self::Connected,
+            RelayStatus::Connecting => Self::Connecting,
+            RelayStatus::SignedOut => Self::SignedOut,
+            RelayStatus::Error => {
+                Self::Error(error.unwrap_or("the relay reported an error").to_owned())
+            }
         }
     }
 }

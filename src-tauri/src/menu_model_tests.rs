@@ -191,7 +191,7 @@ fn waiting_for_consent_takes_the_icon_and_counts_the_calls() {
 #[test]
 fn relay_error_shows_the_error_icon_and_reason() {
     let state = CoreState {
-        relay: RelayState::from_view("error", Some("Coder answered 503")),
+        relay: RelayState::from_view(&RelayStatus::Error, Some("Coder answered 503")),
         ..connected()
     };
     let model = tray_menu_model(&state);
@@ -270,19 +270,19 @@ fn no_agents_disables_the_submenu() {
 #[test]
 fn relay_state_parses_every_status_value() {
     assert_eq!(
-        RelayState::from_view("connected", None),
+        RelayState::from_view(&RelayStatus::Connected, None),
         RelayState::Connected
     );
     assert_eq!(
-        RelayState::from_view("connecting", None),
+        RelayState::from_view(&RelayStatus::Connecting, None),
         RelayState::Connecting
     );
     assert_eq!(
-        RelayState::from_view("signed_out", None),
+        RelayState::from_view(&RelayStatus::SignedOut, None),
         RelayState::SignedOut
     );
     assert_eq!(
-        RelayState::from_view("error", None),
+        RelayState::from_view(&RelayStatus::Error, None),
         RelayState::Error("the relay reported an error".into())
     );
 }

@@ -29,7 +29,7 @@ fn event(i: usize) -> CallEvent {
     let agent = ["cursor", "claude-desktop", "vscode", "zed"][i % 4];
     CallEvent {
         at: SystemTime::now(),
-        agent: agent.to_owned(),
+        agent: agent.into(),
         client_name: Some(format!("{agent}-client")),
         method: "tools/call".to_owned(),
         tool: Some(format!("coder_tool_{}", i % 17)),

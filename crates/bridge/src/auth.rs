@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
+use crate::error_code::ErrorCode;
 use crate::secret::Secret;
 
 mod browser;
@@ -162,35 +163,88 @@ pub enum AuthError {
         error: String,
         description: Option<String>,
     },
-    #[error("cannot store credentials: {0}")]
-    Storage(String),
+    #[error("cannot store credentials: {what}{}", cause(.source))]
+    Storage {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error("cannot listen for the sign-in callback on 127.0.0.1: {0}")]
     Callback(String),
-    #[error("{0}")]
-    Other(String),
+    #[error("{what}{}", cause(.source))]
+    Other {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+/// The cause of an [`AuthError`], kept as an error (not text) so callers
+/// can look at it (an I/O error's kind, for advice on a read-only folder).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `: <cause>` after a message, as the message read before causes were kept.
+fn cause(source: &Option<BoxError>) -> String {
+    source
+        .as_ref()
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default()
 }
 
 impl AuthError {
-    pub fn code(&self) -> &'static str {
+    /// Credentials could not be stored or read: `what` failed because of `source`.
+    pub(crate) fn storage_from(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Storage {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Credentials could not be stored, for a reason `what` says in full.
+    #[cfg(test)]
+    pub(crate) fn storage_problem(what: impl Into<String>) -> Self {
+        Self::Storage {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Any other failure, said in full by `what`.
+    pub(crate) fn other(what: impl Into<String>) -> Self {
+        Self::Other {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Any other failure: `what` failed because of `source`.
+    pub(crate) fn other_from(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Other {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::SignedOut | AuthError::SignedOutOf { .. } => "signed_out",
-            AuthError::SessionExpired { .. } => "session_expired",
-            AuthError::Unreachable { .. } => "unreachable",
-            AuthError::NotCoder { .. } => "not_coder",
-            AuthError::OAuthDisabled { .. } => "oauth_disabled",
-            AuthError::RegistrationUnavailable { .. } => "registration_unavailable",
-            AuthError::RegistrationRejected { .. } => "registration_rejected",
-            AuthError::InsecureUrl { .. } => "insecure_http",
-            AuthError::IssuerMismatch { .. } => "issuer_mismatch",
-            AuthError::ResourceMismatch { .. } => "resource_mismatch",
-            AuthError::ClientRejected { .. } => "client_rejected",
-            AuthError::AccessDenied { .. } => "access_denied",
-            AuthError::TimedOut { .. } => "timed_out",
-            AuthError::InvalidToken { .. } => "invalid_token",
-            AuthError::OAuth { .. } => "oauth_error",
-            AuthError::Storage(_) => "storage",
-            AuthError::Callback(_) => "callback_unavailable",
-            AuthError::Other(_) => "auth_error",
+            AuthError::SignedOut | AuthError::SignedOutOf { .. } => ErrorCode::SignedOut,
+            AuthError::SessionExpired { .. } => ErrorCode::SessionExpired,
+            AuthError::Unreachable { .. } => ErrorCode::Unreachable,
+            AuthError::NotCoder { .. } => ErrorCode::NotCoder,
+            AuthError::OAuthDisabled { .. } => ErrorCode::OauthDisabled,
+            AuthError::RegistrationUnavailable { .. } => ErrorCode::RegistrationUnavailable,
+            AuthError::RegistrationRejected { .. } => ErrorCode::RegistrationRejected,
+            AuthError::InsecureUrl { .. } => ErrorCode::InsecureHttp,
+            AuthError::IssuerMismatch { .. } => ErrorCode::IssuerMismatch,
+            AuthError::ResourceMismatch { .. } => ErrorCode::ResourceMismatch,
+            AuthError::ClientRejected { .. } => ErrorCode::ClientRejected,
+            AuthError::AccessDenied { .. } => ErrorCode::AccessDenied,
+            AuthError::TimedOut { .. } => ErrorCode::TimedOut,
+            AuthError::InvalidToken { .. } => ErrorCode::InvalidToken,
+            AuthError::OAuth { .. } => ErrorCode::OauthError,
+            AuthError::Storage { .. } => ErrorCode::Storage,
+            AuthError::Callback(_) => ErrorCode::CallbackUnavailable,
+            AuthError::Other { .. } => ErrorCode::AuthError,
         }
     }
 

@@ -20,6 +20,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::agent_id::AgentId;
 use crate::private_files;
 use crate::secret::Secret;
 
@@ -234,19 +235,19 @@ impl ClientTokens {
     /// The agent a presented token belongs to. Compares against every token
     /// in constant time; looks at the file again when the cache is older than
     /// [`RECHECK_INTERVAL`] or the token is unknown (maybe just issued).
-    pub fn verify(&self, presented: &str) -> Option<String> {
+    pub fn verify(&self, presented: &str) -> Option<AgentId> {
         if !presented.starts_with(TOKEN_PREFIX) {
             return None;
         }
         let mut state = self.state();
         self.refresh(&mut state, false);
         if let Some(agent) = find(&state.tokens, presented) {
-            return Some(agent);
+            return Some(AgentId::new(agent));
         }
         // A miss may be a token issued a moment ago by another process. A stat
         // is cheap; the file is only re-read when it really changed.
         self.refresh(&mut state, true);
-        find(&state.tokens, presented)
+        find(&state.tokens, presented).map(AgentId::new)
     }
 
     /// Agents that currently hold a token, sorted.

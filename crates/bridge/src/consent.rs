@@ -5,8 +5,6 @@
 //! Nobody answering in time denies the call; an agent that gives up (its
 //! future is dropped) withdraws its request.
 
-pub mod digest;
-pub mod face;
 mod gate;
 pub mod highlight;
 pub mod redact;
@@ -21,12 +19,12 @@ use uuid::Uuid;
 
 use crate::policy::{Decision, Policy, PolicyError};
 
-pub use self::digest::ArgumentsDigest;
-pub use self::face::{AnsweredBy, Face, FaceClaim};
 pub use self::gate::PolicyGate;
 pub use self::types::{
     Ask, ConsentAnswer, ConsentChange, ConsentError, ConsentOutcome, ConsentRequest, Resolution,
 };
+pub use crate::digest::{self, ArgumentsDigest};
+pub use crate::face::{self, AnsweredBy, Face, FaceClaim};
 
 /// How long a call waits for an answer unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -120,7 +118,7 @@ impl ConsentQueue {
             id: Uuid::new_v4(),
             warnings: warnings(&ask),
             agent_name: crate::clients::agent(&ask.agent)
-                .map_or_else(|_| ask.agent.clone(), |a| a.display_name.to_owned()),
+                .map_or_else(|_| ask.agent.to_string(), |a| a.display_name.to_owned()),
             arguments_bytes: digest::canonical_bytes(ask.arguments.as_ref()).len(),
             arguments,
             digest: ask.digest,

@@ -43,10 +43,10 @@ pub enum ConsentDecision {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallEvent {
-    #[serde(with = "time_serde")]
+    #[serde(with = "crate::epoch::serde_millis")]
     pub at: SystemTime,
     /// The configured agent the client token belongs to (`cursor`, ...).
-    pub agent: String,
+    pub agent: crate::agent_id::AgentId,
     /// `clientInfo.name` the agent announced, when it did.
     pub client_name: Option<String>,
     /// The JSON-RPC method (`tools/call`, `tools/list`, ...).
@@ -68,7 +68,7 @@ pub struct CallEvent {
     pub args_digest: Option<String>,
     /// Who answered the consent prompt, or who changed the policy.
     #[serde(default)]
-    pub answered_by: Option<crate::consent::AnsweredBy>,
+    pub answered_by: Option<crate::face::AnsweredBy>,
 }
 
 /// Sender half shared by everything that emits events.
@@ -90,22 +90,5 @@ mod duration_ms {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let ms = f64::deserialize(d)?;
         Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
-    }
-}
-
-mod time_serde {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Milliseconds since the Unix epoch: compact, sortable, easy for the UI.
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-        s.serialize_u64(u64::try_from(ms).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
-        let ms = u64::deserialize(d)?;
-        Ok(UNIX_EPOCH + Duration::from_millis(ms))
     }
 }

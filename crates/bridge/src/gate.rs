@@ -8,8 +8,9 @@ use std::{fmt, ops::Deref, sync::Arc};
 
 use rmcp::model::{JsonObject, ListToolsResult, Tool};
 
-use crate::consent::{AnsweredBy, ArgumentsDigest};
+use crate::digest::ArgumentsDigest;
 use crate::events::ConsentDecision;
+use crate::face::AnsweredBy;
 
 /// One tool of the upstream's cached tool list, without copying it: the
 /// list is shared, so looking a tool up on every call costs a reference
@@ -67,7 +68,7 @@ impl ToolLookup {
 #[derive(Debug, Clone)]
 pub struct GateRequest {
     /// The configured agent the client token belongs to.
-    pub agent: String,
+    pub agent: crate::agent_id::AgentId,
     /// `clientInfo.name` the agent announced, when it did.
     pub client_name: Option<String>,
     pub tool: String,

@@ -20,7 +20,7 @@ use rmcp::model::{JsonObject, Tool};
 use serde::{Deserialize, Serialize};
 
 use self::store::{PolicyFile, Stamp};
-use crate::consent::AnsweredBy;
+use crate::face::AnsweredBy;
 
 /// The policy file's name inside the config directory.
 pub const FILE_NAME: &str = "policy.json";
@@ -281,7 +281,7 @@ impl Policy {
                     override_key(agent, tool),
                     SetBy {
                         by: by.clone(),
-                        at_ms: now_ms(),
+                        at_ms: crate::epoch::now_millis(),
                     },
                 );
             }
@@ -374,13 +374,6 @@ impl Policy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-fn now_ms() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn check_names(agent: Option<&str>, tool: &str) -> Result<(), PolicyError> {

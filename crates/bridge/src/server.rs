@@ -6,9 +6,11 @@
 //! answers a client's challenge (see [`proof`]). The same routes are served
 //! on a Unix socket in the user's runtime folder when there is one, which
 //! the stdio shim prefers; TCP connections from other users' processes are
-//! refused (see [`peer`]). The [`Daemon`] builder owns every task it starts;
-//! the control API and the UI add their routes with
-//! [`DaemonBuilder::extra_routes`].
+//! refused (see [`peer`]). The [`Daemon`] builder owns every task it starts.
+//! Binding and serving are two steps ([`DaemonBuilder::bind`], then
+//! [`BoundDaemon::serve`]): the supervisor builds its handle on the bound
+//! daemon and hands the control API and UI routes, made on that handle, to
+//! `serve`.
 
 pub mod daemon_file;
 pub mod guard;
@@ -74,12 +76,13 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode as C;
         match self {
-            ServerError::PortInUse { .. } => "port_in_use",
-            ServerError::Bind { .. } => "bind_failed",
-            ServerError::Missing(_) => "misconfigured",
-            ServerError::ProofKey { .. } => "proof_key_unwritable",
+            ServerError::PortInUse { .. } => C::PortInUse,
+            ServerError::Bind { .. } => C::BindFailed,
+            ServerError::Missing(_) => C::Misconfigured,
+            ServerError::ProofKey { .. } => C::ProofKeyUnwritable,
         }
     }
 }
@@ -106,7 +109,6 @@ pub struct DaemonBuilder {
     tokens: Option<ClientTokens>,
     events: Option<EventSender>,
     port: u16,
-    extra: Vec<Router>,
     relay_options: RelayOptions,
     socket_dir: Option<PathBuf>,
     proof_key_file: Option<PathBuf>,
@@ -120,7 +122,6 @@ impl Default for DaemonBuilder {
             tokens: None,
             events: None,
             port: crate::paths::DEFAULT_PORT,
-            extra: Vec::new(),
             relay_options: RelayOptions::default(),
             socket_dir: None,
             proof_key_file: None,
@@ -167,13 +168,6 @@ impl DaemonBuilder {
         self
     }
 
-    /// More routes on the same listener (control API, UI). They get the
-    /// Host/Origin check but not the MCP client-token check.
-    pub fn extra_routes(mut self, router: Router) -> Self {
-        self.extra.push(router);
-        self
-    }
-
     pub fn relay_options(mut self, options: RelayOptions) -> Self {
         self.relay_options = options;
         self
@@ -194,8 +188,12 @@ impl DaemonBuilder {
         self
     }
 
-    /// Binds 127.0.0.1:`port`, starts serving and connects upstream in the background.
-    pub async fn start(self) -> Result<DaemonHandle, ServerError> {
+    /// Binds 127.0.0.1:`port` (and the Unix socket) and writes the proof
+    /// key; nothing is served or connected yet. Whoever needs the bound
+    /// address or the relay to build its routes (the supervisor's handle,
+    /// the control API on it) does so now, then calls [`BoundDaemon::serve`]:
+    /// no request can arrive before the routes exist.
+    pub async fn bind(self) -> Result<BoundDaemon, ServerError> {
         let credentials = self
             .credentials
             .ok_or(ServerError::Missing("credentials"))?;
@@ -248,13 +246,79 @@ impl DaemonBuilder {
         #[cfg(not(unix))]
         let socket: Option<PathBuf> = None;
 
-        let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
         let relay = Relay::new(credentials, self.relay_options);
+        let handle = DaemonHandle {
+            local_addr,
+            socket,
+            relay,
+            events,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            serve: Arc::new(tokio::sync::Mutex::new(None)),
+        };
+        Ok(BoundDaemon {
+            handle,
+            tcp,
+            #[cfg(unix)]
+            unix,
+            proof_key,
+            gate: self.gate,
+            tokens,
+        })
+    }
+
+    /// [`bind`](Self::bind), then serve the daemon's own routes alone.
+    pub async fn start(self) -> Result<DaemonHandle, ServerError> {
+        Ok(self.bind().await?.serve(Router::new()).await)
+    }
+}
+
+/// A daemon that owns its port but serves nothing yet (see
+/// [`DaemonBuilder::bind`]). Dropping it closes the listeners.
+#[must_use = "a bound daemon serves nothing until `serve` is called"]
+pub struct BoundDaemon {
+    handle: DaemonHandle,
+    tcp: listen::SameUserTcp,
+    #[cfg(unix)]
+    unix: Option<listen::SameUserUnix>,
+    proof_key: ProofKey,
+    gate: Arc<dyn CallGate>,
+    tokens: ClientTokens,
+}
+
+impl std::fmt::Debug for BoundDaemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundDaemon")
+            .field("local_addr", &self.handle.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoundDaemon {
+    /// The handle of the daemon this will be, for building the routes; it
+    /// answers nothing until [`BoundDaemon::serve`].
+    pub fn handle(&self) -> &DaemonHandle {
+        &self.handle
+    }
+
+    /// Starts serving the MCP endpoint, `/healthz`, `/proof` and `routes`
+    /// (the control API and the UI: they get the Host/Origin check but not
+    /// the MCP client-token check), and connects upstream in the background.
+    pub async fn serve(self, routes: Router) -> DaemonHandle {
+        let Self {
+            handle,
+            tcp,
+            #[cfg(unix)]
+            unix,
+            proof_key,
+            gate,
+            tokens,
+        } = self;
+        let (relay, cancel) = (handle.relay.clone(), handle.cancel.clone());
         let server = RelayServer {
             relay: relay.clone(),
-            gate: self.gate,
-            events: events.clone(),
+            gate,
+            events: handle.events.clone(),
             sessions: Default::default(),
             fixed_agent: None,
         };
@@ -284,18 +348,17 @@ impl DaemonBuilder {
                     tokens,
                     guard::require_client_token,
                 ));
-        let mut app = Router::new()
+        let local_addr = handle.local_addr;
+        let app = Router::new()
             .route("/healthz", get(healthz))
             .with_state(relay.clone())
             .merge(proof::router(proof_key, local_addr.port()))
-            .merge(mcp_routes);
-        for extra in self.extra {
-            app = app.merge(extra);
-        }
-        let app = app.layer(middleware::from_fn_with_state(
-            Allowed::loopback(local_addr.port()),
-            guard::check_host_and_origin,
-        ));
+            .merge(mcp_routes)
+            .merge(routes)
+            .layer(middleware::from_fn_with_state(
+                Allowed::loopback(local_addr.port()),
+                guard::check_host_and_origin,
+            ));
 
         // Routes are resolved once here; `axum::serve(listener, app)` would
         // deep-copy the whole router (every route and layer) per connection.
@@ -313,9 +376,11 @@ impl DaemonBuilder {
             }
             tcp.await
         });
+        *handle.serve.lock().await = Some(serve);
+        let tasks = &handle.tasks;
         tasks.spawn(forward_notices(relay.clone(), sessions, cancel.clone()));
-        let warm = relay.clone();
-        let warm_cancel = cancel.clone();
+        let warm = relay;
+        let warm_cancel = cancel;
         tasks.spawn(async move {
             tokio::select! {
                 // Connecting ahead is not an agent asking: never a browser sign-in.
@@ -327,18 +392,10 @@ impl DaemonBuilder {
         });
         tasks.close();
         tracing::info!("listening on http://{local_addr}/mcp");
-        if let Some(socket) = &socket {
+        if let Some(socket) = &handle.socket {
             tracing::info!("and on the Unix socket {}", socket.display());
         }
-        Ok(DaemonHandle {
-            local_addr,
-            socket,
-            relay,
-            events,
-            cancel,
-            tasks,
-            serve: Arc::new(tokio::sync::Mutex::new(Some(serve))),
-        })
+        handle
     }
 }
 
@@ -446,6 +503,8 @@ impl DaemonHandle {
             }
         }
         // Graceful: open streams get a moment to end, then we stop waiting.
+        // (A daemon bound but never served has no tasks to wait for.)
+        self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
     }
 }

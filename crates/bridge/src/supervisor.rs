@@ -2,7 +2,7 @@
 //! (tray, CLI, control API) one cloneable [`BridgeHandle`].
 //!
 //! ```text
-//! Bridge::start(options)
+//! Bridge::bind(options), then serve(web routes on the handle)
 //!   auth (AuthManager) ─┐
 //!   policy + consent ───┼─> daemon (server + relay, control API and UI nested)
 //!   client tokens ──────┘        │ call events
@@ -18,13 +18,14 @@ mod credentials;
 mod error;
 mod hub;
 mod ops;
+mod policy_view;
 mod signin;
 mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -35,13 +36,15 @@ pub use auto_signin::{AutoSignInOptions, SignInOpener, SystemBrowser};
 pub use credentials::CredentialsOverride;
 pub use error::{BridgeError, ErrorKind};
 pub use hub::BridgeEvent;
-pub use signin::{DemoDeployment, DemoLauncher, SignInRequest};
+pub use policy_view::policy_view;
+pub use signin::{DemoDeployment, DemoError, DemoLauncher, SignInRequest};
 pub use views::{
     ActivityView, AgentEntry, AgentView, ConfigureView, ConsentEventView, GroupStatsView,
     PolicyView, RelayView, SignInStarted, SignInState, SignInView, StatsView, StatusView,
     ToolPolicyView, UnconfigureView, UserView,
 };
 
+use crate::access::Access;
 use crate::activity::{ActivityConfig, ActivityStore};
 use crate::auth::{AuthManager, StoreChoice};
 use crate::client_tokens::ClientTokens;
@@ -50,8 +53,7 @@ use crate::consent::{ConsentQueue, PolicyGate};
 use crate::gate::PausableGate;
 use crate::policy::Policy;
 use crate::relay::RelayOptions;
-use crate::server::{Daemon, DaemonHandle, DaemonInfo};
-use crate::web::Access;
+use crate::server::{BoundDaemon, Daemon, DaemonHandle, DaemonInfo};
 use credentials::ActiveCredentials;
 use signin::Attempts;
 
@@ -127,16 +129,16 @@ impl BridgeOptions {
     }
 }
 
-/// Entry point: [`Bridge::start`].
+/// Entry point: [`Bridge::start`] (in [`crate::app`], which serves the web
+/// room's routes on the handle [`Bridge::bind`] builds).
 #[derive(Debug)]
 pub struct Bridge;
 
 impl Bridge {
-    /// Builds every room, starts the daemon (MCP endpoint, control API, UI)
-    /// and the tasks that feed the faces.
-    pub async fn start(options: BridgeOptions) -> Result<BridgeHandle, BridgeError> {
-        let start =
-            |what: &str, e: &dyn std::fmt::Display| BridgeError::Start(format!("{what}: {e}"));
+    /// Builds every room and binds the daemon's port; nothing is served
+    /// yet. [`BoundBridge::serve`] starts serving the routes made on
+    /// [`BoundBridge::handle`].
+    pub async fn bind(options: BridgeOptions) -> Result<BoundBridge, BridgeError> {
         let auth = AuthManager::with_store(&options.config_dir, options.secret_store);
         let tokens = ClientTokens::open(options.config_dir.join(crate::client_tokens::FILE_NAME))?;
         let policy = Policy::open(options.config_dir.join(crate::policy::FILE_NAME))?;
@@ -150,7 +152,10 @@ impl Bridge {
             options.data_dir.join(crate::activity::FILE_NAME),
             options.activity.clone(),
         )
-        .map_err(|e| start("the activity database", &e))?;
+        .map_err(|source| BridgeError::Start {
+            what: "the activity database",
+            source: Box::new(source),
+        })?;
         let (access, control_token) = Access::generate();
         let credentials = ActiveCredentials::new(
             auth.clone(),
@@ -162,11 +167,7 @@ impl Bridge {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
 
-        // The web routes need the handle, which needs the daemon: they get
-        // a slot filled right after the daemon starts (and answer 503 in
-        // the instant before).
-        let slot: crate::web::BridgeSlot = Arc::new(OnceLock::new());
-        let daemon = Daemon::builder()
+        let bound = Daemon::builder()
             .credentials(Arc::new(credentials.clone()))
             .gate(Arc::new(gate))
             .tokens(tokens.clone())
@@ -175,16 +176,21 @@ impl Bridge {
             .relay_options(options.relay.clone())
             .socket_dir(options.socket_dir.clone())
             .proof_key_file(crate::server::ProofKey::path_in(&options.config_dir))
-            .extra_routes(crate::web::router(slot.clone()))
-            .start()
+            .bind()
             .await?;
+        let daemon = bound.handle().clone();
 
         // Only now that this daemon owns the port does its token replace
         // the file (a daemon that failed to bind must not lock the CLI out).
-        if let Err(e) = crate::web::write_control_token(&options.config_dir, &control_token) {
+        if let Err(source) = crate::access::write_control_token(&options.config_dir, &control_token)
+        {
+            drop(bound);
             daemon.shutdown().await;
             activity.shutdown().await;
-            return Err(start("the control token", &e));
+            return Err(BridgeError::Start {
+                what: "the control token",
+                source: Box::new(source),
+            });
         }
         drop(control_token);
         tasks.spawn(hub::forward_calls(
@@ -200,12 +206,6 @@ impl Bridge {
         let writer = activity.subscribe_to(&events);
 
         let daemon_file = options.config_dir.join("daemon.json");
-        let mut info = DaemonInfo::new(daemon.local_addr().port());
-        info.socket = daemon.socket_path().map(std::path::Path::to_path_buf);
-        if let Err(e) = info.write(&daemon_file) {
-            tracing::warn!(error = %e, "cannot write daemon.json; `coder-bridge stdio` will not find this daemon");
-        }
-
         let handle = BridgeHandle {
             core: Arc::new(Core {
                 options,
@@ -228,10 +228,40 @@ impl Bridge {
             }),
         };
         handle.core.credentials.auto.attach(&handle.core);
-        let _ = slot.set(handle.clone());
+        Ok(BoundBridge {
+            handle,
+            daemon: bound,
+        })
+    }
+}
+
+/// A bridge whose daemon owns its port but serves nothing yet.
+#[derive(Debug)]
+#[must_use = "a bound bridge serves nothing until `serve` is called"]
+pub struct BoundBridge {
+    handle: BridgeHandle,
+    daemon: BoundDaemon,
+}
+
+impl BoundBridge {
+    /// The handle the routes are made on.
+    pub fn handle(&self) -> &BridgeHandle {
+        &self.handle
+    }
+
+    /// Serves the MCP endpoint and `routes` (the control API and the UI),
+    /// advertises the daemon in `daemon.json` and starts the faces' feeds.
+    pub async fn serve(self, routes: axum::Router) -> BridgeHandle {
+        let Self { handle, daemon } = self;
+        let daemon = daemon.serve(routes).await;
+        let mut info = DaemonInfo::new(daemon.local_addr().port());
+        info.socket = daemon.socket_path().map(std::path::Path::to_path_buf);
+        if let Err(e) = info.write(&handle.core.daemon_file) {
+            tracing::warn!(error = %e, "cannot write daemon.json; `coder-bridge stdio` will not find this daemon");
+        }
         handle.core.tasks.spawn(ops::watch_relay(handle.clone()));
         tracing::info!(url = %handle.ui_url(), "control API and UI ready");
-        Ok(handle)
+        handle
     }
 }
 
@@ -290,7 +320,7 @@ impl BridgeHandle {
     /// A one-time URL that signs a browser in to the UI.
     pub fn open_ui_url(&self) -> String {
         let ticket = self.core.access.issue_ticket();
-        crate::web::ticket_url(self.local_addr(), &ticket)
+        crate::access::ticket_url(self.local_addr(), &ticket)
     }
 
     /// A one-time URL for the tray's own window: its answers are recorded as
@@ -300,15 +330,12 @@ impl BridgeHandle {
             .core
             .access
             .issue_ticket_for(crate::consent::Face::Tray);
-        crate::web::ticket_url(self.local_addr(), &ticket)
+        crate::access::ticket_url(self.local_addr(), &ticket)
     }
 
     /// Where the control token was written (`<config dir>/control-token`).
     pub fn control_token_path(&self) -> PathBuf {
-        self.core
-            .options
-            .config_dir
-            .join(crate::web::CONTROL_TOKEN_FILE)
+        crate::access::control_token_path(&self.core.options.config_dir)
     }
 
     /// Everything the faces are pushed, from now on.

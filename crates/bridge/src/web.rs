@@ -5,7 +5,9 @@
 //! `docs/control-api.md` for the contract. Every request passes three checks
 //! before any handler runs:
 //! 1. `Host` is our loopback authority and `Origin`, when sent, is ours (DNS
-//!    rebinding, cross-site pages);
+//!    rebinding, cross-site pages): the daemon's own guard
+//!    ([`crate::server::guard::check_host_and_origin`]), in front of every
+//!    route it serves;
 //! 2. state-changing requests carry `Content-Type: application/json` (a
 //!    cross-site form cannot send it);
 //! 3. the caller holds the control token or a dashboard session obtained
@@ -13,15 +15,13 @@
 //!    cookie: one for 127.0.0.1 would reach every port of the host).
 //!
 //! Handlers only translate HTTP to calls on [`BridgeHandle`]; the rooms'
-//! state is never touched from here.
+//! state is never touched from here. The routes are made on a running
+//! handle ([`crate::app`]), so none of them ever waits for one.
 
-mod access;
 mod api;
 mod assets;
 mod error;
 mod sse;
-
-use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -30,91 +30,36 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use access::{
+pub use crate::access::{
     Access, CONTROL_TOKEN_FILE, Caller, SESSION_COOKIE, SESSION_LIFETIME, TICKET_LIFETIME,
-    create_control_token, read_control_token, write_control_token,
+    create_control_token, read_control_token, ticket_url, write_control_token,
 };
 pub use error::ApiError;
 
 use crate::supervisor::BridgeHandle;
 
-/// Filled with the bridge's handle once the daemon listens.
-pub type BridgeSlot = Arc<OnceLock<BridgeHandle>>;
-
 /// The Content-Security-Policy of every answer: no inline script or style,
 /// nothing from elsewhere, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// The control API, the ticket exchange and the UI, for nesting into the
-/// daemon's router.
-pub fn router(slot: BridgeSlot) -> Router {
+/// The control API, the ticket exchange and the UI on `handle`, for the
+/// daemon to serve (behind its Host/Origin guard).
+pub fn router(handle: BridgeHandle) -> Router {
     // Layers run outside-in: the caller is checked before the content type,
     // so an unauthenticated request learns nothing but 401.
     let api = api::routes()
         .layer(middleware::from_fn(require_json))
-        .layer(middleware::from_fn_with_state(slot.clone(), require_caller));
+        .layer(middleware::from_fn_with_state(
+            handle.clone(),
+            require_caller,
+        ));
     Router::new()
         .nest("/api", api)
         .route("/auth", get(api::redeem_ticket))
         .route("/auth/session", axum::routing::post(api::start_session))
         .fallback(get(assets::serve))
-        .layer(middleware::from_fn_with_state(
-            slot.clone(),
-            check_host_and_origin,
-        ))
         .layer(middleware::from_fn(security_headers))
-        .with_state(slot)
-}
-
-/// `http://127.0.0.1:<port>/auth?ticket=…`: opening it signs a browser in.
-pub fn ticket_url(addr: std::net::SocketAddr, ticket: &crate::secret::Secret) -> String {
-    // Tickets are URL-safe base64: no escaping needed.
-    format!("http://{addr}/auth?ticket={}", ticket.expose())
-}
-
-/// The handle, or 503 in the instant between binding and start-up finishing.
-fn handle(slot: &BridgeSlot) -> Result<&BridgeHandle, ApiError> {
-    slot.get().ok_or(ApiError::Bridge(
-        crate::supervisor::BridgeError::ShuttingDown,
-    ))
-}
-
-/// 403 unless `Host` names our own loopback authority and `Origin` is absent
-/// or ours. (The daemon checks this too; the API answers in its own shape.)
-async fn check_host_and_origin(
-    State(slot): State<BridgeSlot>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let port = match handle(&slot) {
-        Ok(h) => h.local_addr().port(),
-        Err(e) => return e.into_response(),
-    };
-    let authorities = [
-        format!("127.0.0.1:{port}"),
-        format!("localhost:{port}"),
-        format!("[::1]:{port}"),
-    ];
-    let headers = request.headers();
-    let host_ok = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.trim().to_ascii_lowercase())
-        .is_some_and(|h| authorities.contains(&h));
-    if !host_ok {
-        return ApiError::ForbiddenHost.into_response();
-    }
-    let origin_ok = match headers.get(header::ORIGIN) {
-        None => true,
-        Some(o) => o.to_str().is_ok_and(|o| {
-            let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
-            authorities.iter().any(|a| o == format!("http://{a}"))
-        }),
-    };
-    if !origin_ok {
-        return ApiError::ForbiddenOrigin.into_response();
-    }
-    next.run(request).await
+        .with_state(handle)
 }
 
 /// 415 for a state-changing request whose body is not declared JSON.
@@ -141,14 +86,10 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 /// 401 unless the request carries the control token or a dashboard session.
 /// The caller kind goes into the request's extensions (tickets need bearer).
 async fn require_caller(
-    State(slot): State<BridgeSlot>,
+    State(handle): State<BridgeHandle>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let handle = match handle(&slot) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(),
-    };
     match handle.access().caller(request.headers()) {
         Some(caller) => {
             request.extensions_mut().insert(caller);

@@ -14,7 +14,7 @@ const TOKEN: &str = "abcdEFGH12-abcdefghijklmnopqrstuv";
 fn event(agent: &str, tool: &str, outcome: Outcome, latency_ms: u64) -> CallEvent {
     CallEvent {
         at: SystemTime::now(),
-        agent: agent.to_owned(),
+        agent: agent.into(),
         client_name: Some(format!("{agent}-client")),
         method: "tools/call".to_owned(),
         tool: Some(tool.to_owned()),

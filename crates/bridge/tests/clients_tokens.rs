@@ -127,7 +127,10 @@ fn concurrent_writers_lose_nothing() {
     let fresh = ClientTokens::open(path).expect("reopen");
     assert_eq!(fresh.agents().len(), 8);
     for (i, token) in issued.iter().enumerate() {
-        assert_eq!(fresh.verify(token.expose()), Some(format!("agent-{i}")));
+        assert_eq!(
+            fresh.verify(token.expose()),
+            Some(format!("agent-{i}").into())
+        );
     }
 }
 

@@ -44,7 +44,7 @@ fn bash_call(agent: &str) -> GateRequest {
     .as_object()
     .cloned();
     GateRequest {
-        agent: agent.to_owned(),
+        agent: agent.into(),
         client_name: Some("Cursor".to_owned()),
         tool: "coder_workspace_bash".to_owned(),
         digest: ArgumentsDigest::of(arguments.as_ref()),

@@ -4,11 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bridge::auth::{StoreChoice, User};
+use bridge::auth::StoreChoice;
 use bridge::clients::Dirs;
-use bridge::supervisor::{
-    Bridge, BridgeHandle, BridgeOptions, CredentialsOverride, DemoDeployment, DemoLauncher,
-};
+use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions, CredentialsOverride, DemoLauncher};
 use coder_sim::{Sim, SimConfig};
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -48,7 +46,7 @@ impl Harness {
         let sim = Sim::start(SimConfig::default().dcr(true).auto_approve(true))
             .await
             .expect("sim starts");
-        let over = demo_session(&sim);
+        let over = bridge::demo::session(&sim);
         Self::start_with(sim, Some(over), None, consent_timeout).await
     }
 
@@ -241,31 +239,6 @@ impl Events {
             }
         })
         .await
-    }
-}
-
-/// The simulator's session token as a fixed credential, as `coder-bridge demo` uses it.
-fn demo_session(sim: &Sim) -> CredentialsOverride {
-    let user = sim.demo_user();
-    CredentialsOverride::session_token(
-        sim.url(),
-        sim.session_token(),
-        Some(User {
-            id: user.id.to_string(),
-            username: user.username.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-        }),
-    )
-}
-
-/// "Try the demo": hands out the session of a simulator the test started.
-struct SimLauncher(CredentialsOverride);
-
-#[async_trait::async_trait]
-impl DemoLauncher for SimLauncher {
-    async fn launch(&self) -> Result<DemoDeployment, String> {
-        Ok(self.0.clone())
     }
 }
 
@@ -800,7 +773,9 @@ async fn sign_in_and_out_through_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_is_used_in_memory_until_sign_out() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let launcher: Arc<dyn DemoLauncher> = Arc::new(SimLauncher(demo_session(&sim)));
+    // The core's own launcher: the demo runs on a simulator of its own.
+    let demo = Arc::new(bridge::demo::SimLauncher::default());
+    let launcher: Arc<dyn DemoLauncher> = demo.clone();
     let h = Harness::start_with(sim, None, Some(launcher), Duration::from_secs(30)).await;
     let (_, status) = h.get("/api/status").await;
     assert_eq!(
@@ -849,4 +824,5 @@ async fn the_demo_is_used_in_memory_until_sign_out() {
         (json!(false), json!(false))
     );
     h.stop().await;
+    demo.shutdown().await;
 }

@@ -7,10 +7,13 @@
 //! only to a daemon that proved it is the user's (its socket, or the daemon
 //! proof over TCP), never through a proxy and never through a redirect.
 
+use std::pin::Pin;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bridge::{
+    error_code::ErrorCode,
     paths,
     secret::Secret,
     server::{
@@ -18,8 +21,10 @@ use bridge::{
         loopback::{self, Probe},
     },
 };
+use futures::{Stream, StreamExt};
 use reqwest::{Method, Response};
 use serde::{Serialize, de::DeserializeOwned};
+use sse_stream::{Sse, SseStream};
 
 /// A bound on ordinary requests (the policy view may wait ~3 s for Coder's tool list).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -34,9 +39,7 @@ pub struct Control {
 impl Control {
     /// The port the daemon listens on, as `stdio` finds it.
     pub fn port() -> u16 {
-        DaemonInfo::read(&DaemonInfo::default_path())
-            .map(|i| i.port)
-            .unwrap_or_else(|| bridge::settings::port(None))
+        DaemonInfo::port_to_reach(None)
     }
 
     /// The running daemon, or `None` when nothing answers on its port.
@@ -50,12 +53,13 @@ impl Control {
             Probe::NotRunning => return Ok(None),
             Probe::Unproven(failed) => bail!("{failed}"),
         }
-        let token = bridge::web::read_control_token(&paths::config_dir()).with_context(|| {
-            format!(
-                "Coder Bridge runs on port {port}, but its control token in {} cannot be read",
-                paths::config_dir().display()
-            )
-        })?;
+        let token =
+            bridge::access::read_control_token(&paths::config_dir()).with_context(|| {
+                format!(
+                    "Coder Bridge runs on port {port}, but its control token in {} cannot be read",
+                    paths::config_dir().display()
+                )
+            })?;
         Ok(Some(Self {
             base: found.daemon.base_url(),
             token,
@@ -111,10 +115,7 @@ impl Control {
         if !response.status().is_success() {
             return Err(api_error(response, "/api/events").await);
         }
-        Ok(EventStream {
-            response,
-            buffer: String::new(),
-        })
+        Ok(EventStream::from_chunks(response.bytes_stream()))
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -134,15 +135,57 @@ async fn decode<T: DeserializeOwned>(response: Response, path: &str) -> anyhow::
         .with_context(|| format!("unexpected answer from {path}"))
 }
 
-/// Turns `{"error": {"code", "message"}}` into a readable error.
+/// Turns `{"error": {"code", "message"}}` into a readable error that keeps
+/// the code (see [`exit_status`]).
 async fn api_error(response: Response, path: &str) -> anyhow::Error {
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     let error = &body["error"];
     match (error["message"].as_str(), error["code"].as_str()) {
-        (Some(message), Some(code)) => anyhow::anyhow!("{message} ({code})"),
+        (Some(message), Some(code)) => match code.parse::<ErrorCode>() {
+            Ok(code) => ApiFailure {
+                code,
+                message: message.to_owned(),
+            }
+            .into(),
+            // A newer daemon's code: still worth showing.
+            Err(()) => anyhow::anyhow!("{message} ({code})"),
+        },
         _ => anyhow::anyhow!("{path} answered {status}"),
     }
+}
+
+/// The control API refused a request.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+/// The exit status of a command that failed with `err`: the failure's
+/// [`ErrorCode`] decides where there is one (`docs/CLI.md`), else 1.
+pub fn exit_status(err: &anyhow::Error) -> ExitCode {
+    let code = err.chain().find_map(|e| {
+        e.downcast_ref::<ApiFailure>()
+            .map(|f| f.code)
+            .or_else(|| {
+                e.downcast_ref::<bridge::supervisor::BridgeError>()
+                    .map(|b| b.code())
+            })
+            .or_else(|| {
+                e.downcast_ref::<bridge::auth::AuthError>()
+                    .map(|a| a.code())
+            })
+    });
+    ExitCode::from(code.map_or(1, ErrorCode::exit_status))
 }
 
 /// One Server-Sent Event.
@@ -152,58 +195,44 @@ pub struct Event {
     pub data: String,
 }
 
-/// Reads Server-Sent Events off a streaming response.
-#[derive(Debug)]
+type SseItems = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
+
+/// Server-Sent Events read off a streaming response by `sse-stream`.
 pub struct EventStream {
-    response: Response,
-    buffer: String,
+    events: SseItems,
 }
 
-impl EventStream {
-    /// The next event; `None` when the daemon closed the stream.
-    pub async fn next(&mut self) -> anyhow::Result<Option<Event>> {
-        loop {
-            if let Some(event) = take_event(&mut self.buffer) {
-                return Ok(Some(event));
-            }
-            match self
-                .response
-                .chunk()
-                .await
-                .context("the event stream broke")?
-            {
-                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                None => return Ok(None),
-            }
-        }
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream").finish_non_exhaustive()
     }
 }
 
-/// Removes the first complete event from `buffer`; comments (keep-alives)
-/// and events without data are skipped.
-fn take_event(buffer: &mut String) -> Option<Event> {
-    loop {
-        let normalized = buffer.replace("\r\n", "\n");
-        if normalized.len() != buffer.len() {
-            *buffer = normalized;
+impl EventStream {
+    fn from_chunks<S, D, E>(chunks: S) -> Self
+    where
+        S: Stream<Item = Result<D, E>> + Send + 'static,
+        D: bytes::Buf + Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Self {
+            events: Box::pin(SseStream::from_bytes_stream(chunks)),
         }
-        let end = buffer.find("\n\n")?;
-        let block: String = buffer.drain(..end + 2).collect();
-        let mut name = String::from("message");
-        let mut data = Vec::new();
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                name = v.trim().to_owned();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+    }
+
+    /// The next event; `None` when the daemon closed the stream. Comments
+    /// (keep-alives) and events without data are skipped.
+    pub async fn next(&mut self) -> anyhow::Result<Option<Event>> {
+        while let Some(sse) = self.events.next().await {
+            let sse = sse.context("the event stream broke")?;
+            if let Some(data) = sse.data {
+                return Ok(Some(Event {
+                    name: sse.event.unwrap_or_else(|| "message".to_owned()),
+                    data,
+                }));
             }
         }
-        if !data.is_empty() {
-            return Some(Event {
-                name,
-                data: data.join("\n"),
-            });
-        }
+        Ok(None)
     }
 }
 
@@ -211,25 +240,29 @@ fn take_event(buffer: &mut String) -> Option<Event> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_events_across_chunks() {
-        let mut buffer = String::from(": keep-alive\n\nevent: call\ndata: {\"a\":1}\n\nevent: con");
+    #[tokio::test]
+    async fn reads_events_across_chunks() {
+        let chunks: [&'static [u8]; 4] = [
+            b": keep-alive\n\nevent: call\ndata: {\"a\":1}\n\nevent: con",
+            b"sent\r\ndata: x\r\n",
+            b"data: y\r\n\r\n",
+            b"data: plain\n\n",
+        ];
+        let stream = futures::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+        let mut events = EventStream::from_chunks(stream);
+        let event = |name: &str, data: &str| Event {
+            name: name.into(),
+            data: data.into(),
+        };
         assert_eq!(
-            take_event(&mut buffer),
-            Some(Event {
-                name: "call".into(),
-                data: "{\"a\":1}".into()
-            })
+            events.next().await.unwrap(),
+            Some(event("call", "{\"a\":1}"))
         );
-        assert_eq!(take_event(&mut buffer), None);
-        buffer.push_str("sent\r\ndata: x\r\ndata: y\r\n\r\n");
+        assert_eq!(events.next().await.unwrap(), Some(event("consent", "x\ny")));
         assert_eq!(
-            take_event(&mut buffer),
-            Some(Event {
-                name: "consent".into(),
-                data: "x\ny".into()
-            })
+            events.next().await.unwrap(),
+            Some(event("message", "plain"))
         );
-        assert!(buffer.is_empty());
+        assert_eq!(events.next().await.unwrap(), None);
     }
 }

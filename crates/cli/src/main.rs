@@ -97,7 +97,7 @@ fn main() -> ExitCode {
             if let Some(hint) = hint::for_error(&err) {
                 eprintln!("{hint}");
             }
-            ExitCode::FAILURE
+            control::exit_status(&err)
         }
     }
 }

@@ -166,7 +166,7 @@ async fn activity_reads_the_database_without_a_daemon() {
     for (i, agent) in ["cursor", "zed", "cursor"].into_iter().enumerate() {
         store.record(CallEvent {
             at: SystemTime::now(),
-            agent: agent.to_owned(),
+            agent: agent.into(),
             client_name: None,
             method: "tools/call".to_owned(),
             tool: Some("coder_list_workspaces".to_owned()),

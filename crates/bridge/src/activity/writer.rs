@@ -56,7 +56,7 @@ impl Row {
         };
         Self {
             at_ms: to_ms(e.at),
-            agent: e.agent,
+            agent: e.agent.into_string(),
             client_name: e.client_name,
             method: e.method,
             tool: e.tool,
@@ -77,8 +77,7 @@ impl Row {
 }
 
 pub fn to_ms(t: SystemTime) -> i64 {
-    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    i64::try_from(ms).unwrap_or(i64::MAX)
+    crate::epoch::millis_i64(t)
 }
 
 pub struct Writer {

@@ -23,7 +23,7 @@ pub fn is_web_url(url: &Url) -> bool {
 pub fn open_browser(url: &Url) -> Result<(), AuthError> {
     if !is_web_url(url) {
         tracing::warn!(scheme = url.scheme(), "not opening a non-web link");
-        return Err(AuthError::Other(format!(
+        return Err(AuthError::other(format!(
             "not opening a {:?} link in the browser: only http(s) pages are opened",
             url.scheme()
         )));
@@ -38,7 +38,7 @@ pub fn open_browser(url: &Url) -> Result<(), AuthError> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| AuthError::Other(format!("cannot start the browser ({program}): {e}")))?;
+        .map_err(|e| AuthError::other_from(format!("cannot start the browser ({program})"), e))?;
     // Reap the opener when it exits, so no zombie is left behind; its exit
     // status means little (openers return early), so it is only logged.
     tokio::spawn(async move {
@@ -90,7 +90,7 @@ fn browser_command(value: &str, url: &str) -> Result<(String, Vec<String>), Auth
     let mut words = first.split_whitespace().map(str::to_owned);
     let program = words
         .next()
-        .ok_or_else(|| AuthError::Other(format!("{} is empty", crate::env::BROWSER)))?;
+        .ok_or_else(|| AuthError::other(format!("{} is empty", crate::env::BROWSER)))?;
     let mut args: Vec<String> = words.collect();
     if args.iter().any(|a| a.contains("%s")) {
         for arg in &mut args {

@@ -192,7 +192,7 @@ async fn finish(
             .iter()
             .any(|m| m == "S256")
     {
-        return Err(AuthError::Other(format!(
+        return Err(AuthError::other(format!(
             "{issuer} does not support PKCE S256, which Coder Bridge requires"
         )));
     }

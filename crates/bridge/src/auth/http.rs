@@ -100,7 +100,7 @@ pub(crate) fn client() -> Result<reqwest::Client, AuthError> {
         .timeout(Duration::from_secs(30))
         .user_agent(concat!("coder-bridge/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| AuthError::Other(format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| AuthError::other_from("cannot build the HTTP client", e))
 }
 
 /// The user's proxy settings from the environment, never applied to
@@ -141,7 +141,7 @@ fn proxy_except_loopback() -> Option<reqwest::Proxy> {
 /// debugging never prints it.
 pub(crate) fn sensitive_header(value: &Secret) -> Result<HeaderValue, AuthError> {
     let mut header = HeaderValue::from_str(value.expose())
-        .map_err(|_| AuthError::Other("the token contains invalid characters".into()))?;
+        .map_err(|_| AuthError::other("the token contains invalid characters"))?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -195,8 +195,8 @@ where
             reason: super::error_chain(&e),
         },
         oauth2::RequestTokenError::Parse(e, _body) => {
-            AuthError::Other(format!("unexpected answer from {url}: {e}"))
+            AuthError::other_from(format!("unexpected answer from {url}"), e)
         }
-        oauth2::RequestTokenError::Other(e) => AuthError::Other(format!("{url}: {e}")),
+        oauth2::RequestTokenError::Other(e) => AuthError::other_from(url.to_string(), e),
     }
 }

@@ -154,15 +154,13 @@ pub(crate) async fn register(
     let status = response.status();
     if !status.is_success() {
         let detail = response.text().await.unwrap_or_default();
-        return Err(AuthError::Other(format!(
+        return Err(AuthError::other(format!(
             "dynamic client registration at {endpoint} failed with {status}: {}",
             detail.chars().take(300).collect::<String>()
         )));
     }
     let parsed: RegistrationResponse = response.json().await.map_err(|e| {
-        AuthError::Other(format!(
-            "unexpected registration answer from {endpoint}: {e}"
-        ))
+        AuthError::other_from(format!("unexpected registration answer from {endpoint}"), e)
     })?;
     let registration_client_uri = parsed
         .registration_client_uri

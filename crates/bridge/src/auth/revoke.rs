@@ -117,7 +117,7 @@ impl AuthManager {
                 error: body.error,
                 description: body.error_description,
             }),
-            Err(_) => Err(AuthError::Other(format!("{endpoint} answered {status}"))),
+            Err(_) => Err(AuthError::other(format!("{endpoint} answered {status}"))),
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) async fn fetch_user(
 ) -> Result<User, AuthError> {
     let url = deployment
         .join("api/v2/users/me")
-        .map_err(|e| AuthError::Other(format!("cannot build the user URL: {e}")))?;
+        .map_err(|e| AuthError::other_from("cannot build the user URL", e))?;
     let (name, value) = match style {
         TokenStyle::Bearer => (
             http::header::AUTHORIZATION.as_str(),

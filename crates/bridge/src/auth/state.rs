@@ -152,10 +152,10 @@ impl StateDir {
         match std::fs::remove_file(self.account_path()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(AuthError::Storage(format!(
-                "cannot remove {}: {e}",
-                self.account_path().display()
-            ))),
+            Err(e) => Err(AuthError::storage_from(
+                format!("cannot remove {}", self.account_path().display()),
+                e,
+            )),
         }
     }
 
@@ -172,7 +172,7 @@ impl StateDir {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || StateLock::acquire(&dir))
             .await
-            .map_err(|e| AuthError::Other(format!("lock task failed: {e}")))?
+            .map_err(|e| AuthError::other_from("lock task failed", e))?
     }
 }
 
@@ -188,7 +188,7 @@ impl StateLock {
         crate::private_files::ensure_dir(dir)
             .and_then(|()| crate::private_files::FileLock::acquire(&path))
             .map(|lock| Self { _lock: lock })
-            .map_err(|e| AuthError::Storage(format!("cannot lock {}: {e}", path.display())))
+            .map_err(|e| AuthError::storage_from(format!("cannot lock {}", path.display()), e))
     }
 }
 
@@ -198,17 +198,17 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| AuthError::Storage(format!("{} is not valid: {e}", path.display()))),
+            .map_err(|e| AuthError::storage_from(format!("{} is not valid", path.display()), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AuthError::Storage(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(AuthError::storage_from(
+            format!("cannot read {}", path.display()),
+            e,
+        )),
     }
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), AuthError> {
     let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| AuthError::Storage(format!("cannot encode {}: {e}", path.display())))?;
+        .map_err(|e| AuthError::storage_from(format!("cannot encode {}", path.display()), e))?;
     write_private(path, &bytes)
 }

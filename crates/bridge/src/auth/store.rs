@@ -90,10 +90,13 @@ impl SecretStore {
             StoreChoice::File => SecretBackend::File,
             StoreChoice::Keyring => {
                 probe_keyring().map_err(|reason| {
-                    AuthError::Storage(format!(
-                        "{} asks for the OS keychain, but it is not reachable: {reason}",
-                        crate::env::SECRET_STORE
-                    ))
+                    AuthError::storage_from(
+                        format!(
+                            "{} asks for the OS keychain, but it is not reachable",
+                            crate::env::SECRET_STORE
+                        ),
+                        reason,
+                    )
                 })?;
                 SecretBackend::Keyring
             }
@@ -191,7 +194,7 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| AuthError::Other(format!("storage task failed: {e}")))?
+        .map_err(|e| AuthError::other_from("storage task failed", e))?
 }
 
 /// Can we use the keychain? Reading an entry that does not exist answers
@@ -213,24 +216,25 @@ fn entry(key: &str) -> Result<keyring::Entry, AuthError> {
 
 fn keyring_error(action: &str, err: keyring::Error) -> AuthError {
     // keyring errors carry no secret values, only platform diagnostics.
-    AuthError::Storage(format!("cannot {action} the OS keychain entry: {err}"))
+    AuthError::storage_from(format!("cannot {action} the OS keychain entry"), err)
 }
 
 fn read_file(path: &Path) -> Result<BTreeMap<String, String>, AuthError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| AuthError::Storage(format!("{} is not valid JSON: {e}", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            AuthError::storage_from(format!("{} is not valid JSON", path.display()), e)
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(AuthError::Storage(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(AuthError::storage_from(
+            format!("cannot read {}", path.display()),
+            e,
+        )),
     }
 }
 
 fn write_file(path: &Path, all: &BTreeMap<String, String>) -> Result<(), AuthError> {
     let bytes = serde_json::to_vec_pretty(all)
-        .map_err(|e| AuthError::Storage(format!("cannot encode secrets: {e}")))?;
+        .map_err(|e| AuthError::storage_from("cannot encode secrets", e))?;
     write_private(path, &bytes)
 }
 
@@ -238,7 +242,7 @@ fn write_file(path: &Path, all: &BTreeMap<String, String>) -> Result<(), AuthErr
 /// atomically: see [`crate::private_files`]).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     crate::private_files::write(path, bytes)
-        .map_err(|e| AuthError::Storage(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| AuthError::storage_from(format!("cannot write {}", path.display()), e))
 }
 
 #[cfg(test)]
@@ -293,7 +297,7 @@ mod tests {
         let mut written = Vec::new();
         let result = set_in_order(&entries, |key, value| {
             if key == "access" {
-                return Err(AuthError::Storage("injected failure".into()));
+                return Err(AuthError::storage_problem("injected failure"));
             }
             written.push((key.to_string(), value.expose().to_string()));
             Ok(())

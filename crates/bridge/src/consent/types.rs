@@ -7,9 +7,10 @@ use rmcp::model::JsonObject;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::digest::ArgumentsDigest;
-use super::face::AnsweredBy;
 use super::highlight::{ArgumentField, Highlight};
+use crate::agent_id::AgentId;
+use crate::digest::ArgumentsDigest;
+use crate::face::AnsweredBy;
 use crate::policy::PolicyError;
 
 /// A call waiting for the user, as the faces show it: every argument whole
@@ -18,7 +19,7 @@ use crate::policy::PolicyError;
 pub struct ConsentRequest {
     pub id: Uuid,
     /// The configured agent the client token belongs to (authenticated).
-    pub agent: String,
+    pub agent: AgentId,
     /// Its display name ("Cursor"): what the prompt headlines.
     pub agent_name: String,
     /// What the client calls itself in `clientInfo` (unverified: "says it is").
@@ -40,9 +41,9 @@ pub struct ConsentRequest {
     pub starts_workspace: bool,
     /// Sentences for the prompt ("This cannot be undone.", ...).
     pub warnings: Vec<String>,
-    #[serde(with = "ms")]
+    #[serde(with = "crate::epoch::serde_millis")]
     pub created_at: SystemTime,
-    #[serde(with = "ms")]
+    #[serde(with = "crate::epoch::serde_millis")]
     pub deadline: SystemTime,
 }
 
@@ -122,7 +123,7 @@ pub enum ConsentOutcome {
 /// A call to ask about.
 #[derive(Debug, Clone)]
 pub struct Ask {
-    pub agent: String,
+    pub agent: AgentId,
     pub client_name: Option<String>,
     pub tool: String,
     pub arguments: Option<JsonObject>,
@@ -163,21 +164,5 @@ impl ConsentError {
             Self::Persist(_) => "consent_persist_failed",
             Self::DigestMismatch { .. } => "consent_digest_mismatch",
         }
-    }
-}
-
-/// Milliseconds since the Unix epoch, like the event stream.
-mod ms {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-        s.serialize_u64(u64::try_from(ms).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
-        Ok(UNIX_EPOCH + Duration::from_millis(u64::deserialize(d)?))
     }
 }

@@ -376,7 +376,10 @@ impl StreamableHttpClient for InjectingClient {
 pub(crate) enum Failure {
     /// Only signing in again helps (or the auth room failed): its code and
     /// user-facing message.
-    SignIn { code: &'static str, message: String },
+    SignIn {
+        code: crate::error_code::ErrorCode,
+        message: String,
+    },
     /// The request certainly did not run upstream; `retry_now` is false when
     /// rmcp-level retries were already spent (a second 503).
     NotSent { reason: String, retry_now: bool },

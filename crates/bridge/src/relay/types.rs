@@ -26,7 +26,7 @@ pub enum RelayError {
     #[error("{message}")]
     SignInRequired {
         /// The auth room's error code (`signed_out`, `session_expired`, ...).
-        auth_code: &'static str,
+        auth_code: crate::error_code::ErrorCode,
         message: String,
     },
     /// Coder answered with a JSON-RPC error; passed through as is.
@@ -54,15 +54,16 @@ pub enum RelayError {
 }
 
 impl RelayError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode as C;
         match self {
-            RelayError::SignInRequired { .. } => "sign_in_required",
-            RelayError::Upstream(_) => "upstream_error",
-            RelayError::Interrupted { .. } => "call_interrupted",
-            RelayError::Unavailable { .. } => "upstream_unavailable",
-            RelayError::Forbidden { .. } => "upstream_forbidden",
-            RelayError::Cancelled => "cancelled",
-            RelayError::Protocol(_) => "upstream_protocol",
+            RelayError::SignInRequired { .. } => C::SignInRequired,
+            RelayError::Upstream(_) => C::UpstreamError,
+            RelayError::Interrupted { .. } => C::CallInterrupted,
+            RelayError::Unavailable { .. } => C::UpstreamUnavailable,
+            RelayError::Forbidden { .. } => C::UpstreamForbidden,
+            RelayError::Cancelled => C::Cancelled,
+            RelayError::Protocol(_) => C::UpstreamProtocol,
         }
     }
 
@@ -112,8 +113,10 @@ impl RelayError {
     }
 }
 
-/// The relay's connection state, for `/healthz`, `status` and the UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The relay's connection state, for `/healthz`, `status` and the UI
+/// (serialised as [`RelayStatus::as_str`] says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RelayStatus {
     /// Not connected yet, or reconnecting.
     Connecting,

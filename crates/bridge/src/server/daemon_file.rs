@@ -42,6 +42,15 @@ impl DaemonInfo {
         }
     }
 
+    /// The port a client reaches the daemon on: `explicit`, else the
+    /// running daemon's (`daemon.json`), else the configured one
+    /// ([`crate::settings::port`]: `CODER_BRIDGE_PORT`, the setting, 7331).
+    pub fn port_to_reach(explicit: Option<u16>) -> u16 {
+        explicit
+            .or_else(|| Self::read(&Self::default_path()).map(|i| i.port))
+            .unwrap_or_else(|| crate::settings::port(None))
+    }
+
     /// `<config dir>/daemon.json`.
     pub fn default_path() -> PathBuf {
         paths::config_dir().join(FILE_NAME)

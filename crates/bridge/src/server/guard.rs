@@ -12,14 +12,12 @@ use axum::{
 use serde_json::json;
 
 use crate::client_tokens::ClientTokens;
+use crate::error_code::ErrorCode;
 
 /// JSON-RPC-style error code in the 401 body: no (or an unknown) client token.
 pub const CLIENT_UNAUTHORIZED: i64 = -32010;
 
-/// The configured agent a request's client token belongs to. Inserted into
-/// the request's extensions by [`require_client_token`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentId(pub String);
+pub use crate::agent_id::AgentId;
 
 /// Which `Host` and `Origin` values the daemon accepts: only its own
 /// loopback authority, so a web page on another origin (or a rebinding DNS
@@ -63,15 +61,19 @@ impl Allowed {
     }
 }
 
-fn forbidden(message: &str) -> Response {
+/// A 403 in the control API's error shape (`{"error": {"code", "message"}}`),
+/// which the UI branches on; MCP clients only look at the status.
+fn forbidden(code: ErrorCode, message: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
-        axum::Json(json!({ "error": "forbidden", "message": message })),
+        axum::Json(json!({ "error": { "code": code, "message": message } })),
     )
         .into_response()
 }
 
-/// 403 unless `Host` is our own loopback authority and `Origin` is absent or ours.
+/// 403 unless `Host` is our own loopback authority and `Origin` is absent or
+/// ours. The one such check: it runs in front of every route the daemon
+/// serves (MCP, `/healthz`, `/proof`, the control API and the UI).
 pub async fn check_host_and_origin(
     State(allowed): State<Allowed>,
     request: Request,
@@ -80,12 +82,16 @@ pub async fn check_host_and_origin(
     if !allowed.host_ok(request.headers()) {
         tracing::warn!("refused a request with an unexpected Host header");
         return forbidden(
+            ErrorCode::ForbiddenHost,
             "unexpected Host header: Coder Bridge only answers on its loopback address",
         );
     }
     if !allowed.origin_ok(request.headers()) {
         tracing::warn!("refused a request from a foreign Origin");
-        return forbidden("requests from other web origins are not allowed");
+        return forbidden(
+            ErrorCode::ForbiddenOrigin,
+            "requests from other web origins are not allowed",
+        );
     }
     next.run(request).await
 }
@@ -115,7 +121,7 @@ pub async fn require_client_token(
     };
     match agent {
         Some(agent) => {
-            request.extensions_mut().insert(AgentId(agent));
+            request.extensions_mut().insert(agent);
             next.run(request).await
         }
         None => {

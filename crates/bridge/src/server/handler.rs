@@ -41,7 +41,7 @@ pub struct RelayServer {
     pub(crate) events: EventSender,
     pub(crate) sessions: Sessions,
     /// The agent, when the transport cannot say (the stdio shim serves one).
-    pub(crate) fixed_agent: Option<String>,
+    pub(crate) fixed_agent: Option<AgentId>,
 }
 
 impl std::fmt::Debug for RelayServer {
@@ -55,7 +55,7 @@ impl std::fmt::Debug for RelayServer {
 /// What one request leaves in the activity record, filled in as it goes.
 struct Record {
     started: Instant,
-    agent: String,
+    agent: AgentId,
     client_name: Option<String>,
     method: &'static str,
     tool: Option<String>,
@@ -72,7 +72,7 @@ impl RelayServer {
         relay: Relay,
         gate: Arc<dyn CallGate>,
         events: EventSender,
-        agent: impl Into<String>,
+        agent: impl Into<AgentId>,
     ) -> Self {
         Self {
             relay,
@@ -105,13 +105,13 @@ impl RelayServer {
         }
     }
 
-    fn agent(&self, extensions: &rmcp::model::Extensions) -> String {
+    fn agent(&self, extensions: &rmcp::model::Extensions) -> AgentId {
         extensions
             .get::<axum::http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<AgentId>())
-            .map(|a| a.0.clone())
+            .cloned()
             .or_else(|| self.fixed_agent.clone())
-            .unwrap_or_else(|| "unknown".into())
+            .unwrap_or_else(|| AgentId::from("unknown"))
     }
 
     /// Records a finished request; `size` measures a successful answer.

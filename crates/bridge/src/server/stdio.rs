@@ -29,7 +29,10 @@ use crate::{
     secret::Secret,
 };
 
+pub mod args;
 mod launch;
+
+pub use args::ShimArgs;
 
 /// Errors of the stdio shim. `code()` is stable.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +93,7 @@ impl ClientTokenCredentials {
     }
 
     fn missing(&self) -> AuthError {
-        AuthError::Other(format!(
+        AuthError::other(format!(
             "Coder Bridge does not accept the client token of agent `{agent}` (it may have been revoked): run `coder-bridge configure {agent}` and restart the agent",
             agent = self.agent
         ))
@@ -131,7 +134,7 @@ pub struct ShimOptions {
 /// The whole shim: finds (or starts) the daemon, then serves MCP on
 /// stdin/stdout until the agent closes it or asks the shim to stop.
 pub async fn run_shim(options: ShimOptions) -> Result<(), ShimError> {
-    let port = launch::resolve_port(options.port);
+    let port = super::DaemonInfo::port_to_reach(options.port);
     let found = launch::find_or_start(port, options.no_start, &options.bridge_exe).await?;
     let tokens = ClientTokens::open_default().map_err(|e| ShimError::Tokens(e.to_string()))?;
     serve_stdio(

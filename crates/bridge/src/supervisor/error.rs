@@ -1,10 +1,14 @@
 //! What the core handle reports to its faces. `code()` is the stable name the
 //! control API, the tray and the CLI branch on.
 
+pub use crate::error_code::ErrorKind;
+
+use crate::activity::ActivityError;
 use crate::auth::AuthError;
 use crate::client_tokens::ClientTokenError;
 use crate::clients::ClientError;
 use crate::consent::ConsentError;
+use crate::error_code::ErrorCode;
 use crate::policy::PolicyError;
 use crate::server::ServerError;
 
@@ -21,8 +25,8 @@ pub enum BridgeError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Consent(#[from] ConsentError),
-    #[error("{0}")]
-    Activity(String),
+    #[error(transparent)]
+    Activity(#[from] ActivityError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -31,72 +35,57 @@ pub enum BridgeError {
     DemoUnavailable,
     #[error(transparent)]
     Server(#[from] ServerError),
-    #[error("cannot start Coder Bridge: {0}")]
-    Start(String),
+    #[error("cannot start Coder Bridge: {what}: {source}")]
+    Start {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("Coder Bridge is shutting down")]
     ShuttingDown,
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// How bad an error is, in HTTP terms, so every face words it the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The caller asked for something malformed (400).
-    Invalid,
-    /// The thing asked about does not exist (404).
-    NotFound,
-    /// The request is fine but the state of things refuses it (409).
-    Conflict,
-    /// Coder or the user's session is the problem (502 / 401-like).
-    Upstream,
-    /// Our fault (500).
-    Internal,
-    /// Not now (503).
-    Unavailable,
+    #[error("{what}: {source}")]
+    Internal {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl BridgeError {
     /// A stable code. Auth errors keep the auth room's codes (`signed_out`,
     /// `registration_unavailable`, ...); the others use the control API's.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
         match self {
             Self::Auth(e) => e.code(),
-            Self::Clients(ClientError::UnknownAgent { .. }) => "unknown_agent",
+            Self::Clients(ClientError::UnknownAgent { .. }) => C::UnknownAgent,
             Self::Clients(ClientError::Parse { .. } | ClientError::NotAnObject { .. }) => {
-                "config_unparseable"
+                C::ConfigUnparseable
             }
-            Self::Clients(ClientError::ReadOnly { .. }) => "conflict",
-            Self::Clients(_) | Self::ClientTokens(_) => "internal",
+            Self::Clients(ClientError::ReadOnly { .. }) => C::Conflict,
+            Self::Clients(_) | Self::ClientTokens(_) => C::Internal,
             Self::Policy(PolicyError::InvalidDecision(_) | PolicyError::EmptyName) => {
-                "invalid_request"
+                C::InvalidRequest
             }
-            Self::Policy(PolicyError::Parse { .. }) => "conflict",
-            Self::Policy(_) => "internal",
-            Self::Consent(ConsentError::NotFound(_)) => "not_found",
-            Self::Consent(ConsentError::InvalidAnswer(_)) => "invalid_request",
-            Self::Consent(ConsentError::DigestMismatch { .. }) => "consent_digest_mismatch",
-            Self::Consent(_) => "internal",
-            Self::Activity(_) => "internal",
-            Self::NotFound(_) => "not_found",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::DemoUnavailable => "demo_unavailable",
+            Self::Policy(PolicyError::Parse { .. }) => C::Conflict,
+            Self::Policy(_) => C::Internal,
+            Self::Consent(ConsentError::NotFound(_)) => C::NotFound,
+            Self::Consent(ConsentError::InvalidAnswer(_)) => C::InvalidRequest,
+            Self::Consent(ConsentError::DigestMismatch { .. }) => C::ConsentDigestMismatch,
+            Self::Consent(_) => C::Internal,
+            Self::Activity(_) => C::Internal,
+            Self::NotFound(_) => C::NotFound,
+            Self::InvalidRequest(_) => C::InvalidRequest,
+            Self::DemoUnavailable => C::DemoUnavailable,
             Self::Server(e) => e.code(),
-            Self::Start(_) => "internal",
-            Self::ShuttingDown => "shutting_down",
-            Self::Internal(_) => "internal",
+            Self::Start { .. } => C::Internal,
+            Self::ShuttingDown => C::ShuttingDown,
+            Self::Internal { .. } => C::Internal,
         }
     }
 
+    /// The error's HTTP class, decided by its code.
     pub fn kind(&self) -> ErrorKind {
-        match self.code() {
-            "unknown_agent" | "not_found" => ErrorKind::NotFound,
-            "invalid_request" | "demo_unavailable" | "not_coder" => ErrorKind::Invalid,
-            "config_unparseable" | "conflict" | "consent_digest_mismatch" => ErrorKind::Conflict,
-            "shutting_down" => ErrorKind::Unavailable,
-            "internal" | "storage" | "callback_unavailable" => ErrorKind::Internal,
-            _ if matches!(self, Self::Auth(_)) => ErrorKind::Upstream,
-            _ => ErrorKind::Internal,
-        }
+        self.code().kind()
     }
 }

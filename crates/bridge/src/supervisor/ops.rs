@@ -1,24 +1,22 @@
 //! What the faces can ask of a running bridge: status, sign-in, agents,
 //! policy, consent and activity. Blocking file work runs on the blocking pool.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmcp::model::Tool;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::views::{
     ActivityView, AgentEntry, AgentView, ConfigureView, PolicyView, RelayView, SignInStarted,
-    SignInState, SignInView, StatsView, StatusView, ToolPolicyView, UnconfigureView, UserView,
+    SignInState, SignInView, StatsView, StatusView, UnconfigureView, UserView,
 };
 use super::{BridgeError, BridgeEvent, BridgeHandle, SignInRequest};
 use crate::activity::{MAX_LIMIT, RecentQuery};
 use crate::auth::{PreRegisteredClient, SignIn, SignInOptions};
 use crate::clients::{self, Context, ENTRY_NAME, EntryState};
 use crate::consent::{AnsweredBy, ArgumentsDigest, ConsentAnswer, ConsentRequest};
-use crate::policy::{Decision, Policy, builtin};
+use crate::policy::Decision;
 
 /// How long `policy()` waits for Coder's tool list before showing the built-in table alone.
 const TOOL_LIST_WAIT: Duration = Duration::from_secs(3);
@@ -28,7 +26,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, BridgeError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| BridgeError::Internal(format!("a background task failed: {e}")))?
+        .map_err(|source| BridgeError::Internal {
+            what: "a background task failed",
+            source: Box::new(source),
+        })?
 }
 
 impl BridgeHandle {
@@ -56,7 +57,7 @@ impl BridgeHandle {
             expires_at: None,
             storage_backend: None,
             relay: RelayView {
-                state: relay.status.as_str().to_owned(),
+                state: relay.status,
                 error: relay.detail.clone(),
             },
             endpoint: self.mcp_url(),
@@ -78,7 +79,7 @@ impl BridgeHandle {
                 name: u.name,
                 email: u.email,
             });
-            view.expires_at = session.expires_at.map(super::views::ms);
+            view.expires_at = session.expires_at.map(crate::epoch::millis);
             return view;
         }
         let auth = core.auth.status().await;
@@ -89,7 +90,7 @@ impl BridgeHandle {
             name: u.name,
             email: u.email,
         });
-        view.expires_at = auth.expires_at.map(epoch_ms);
+        view.expires_at = auth.expires_at.map(crate::epoch::offset_millis);
         view.storage_backend = auth.secret_store;
         view.session_expired = auth.session_expired;
         view.last_deployment = auth.last_deployment.map(|u| u.to_string());
@@ -110,15 +111,10 @@ impl BridgeHandle {
                     .auth
                     .sign_in_with_token(&deployment_url, token)
                     .await;
-                let failed = result
-                    .as_ref()
-                    .err()
-                    .map(|e| (e.code().to_owned(), e.to_string()));
+                let failed = result.as_ref().err().map(|e| (e.code(), e.to_string()));
                 self.finish_attempt(
                     id,
-                    result
-                        .map(|_| ())
-                        .map_err(|e| (e.code().to_owned(), e.to_string())),
+                    result.map(|_| ()).map_err(|e| (e.code(), e.to_string())),
                 );
                 if let Some((_, message)) = failed {
                     tracing::info!(error = %message, "session-token sign-in failed");
@@ -141,7 +137,13 @@ impl BridgeHandle {
                     .demo_launcher
                     .clone()
                     .ok_or(BridgeError::DemoUnavailable)?;
-                let session = launcher.launch().await.map_err(BridgeError::Start)?;
+                let session = launcher
+                    .launch()
+                    .await
+                    .map_err(|source| BridgeError::Start {
+                        what: "the demo deployment",
+                        source,
+                    })?;
                 let (id, _) = self.core.attempts.begin(&self.core.cancel);
                 self.core.credentials.set_override(session);
                 self.announce(id, Ok(()));
@@ -168,8 +170,8 @@ impl BridgeHandle {
         let handle = self.clone();
         self.core.tasks.spawn(async move {
             let result = tokio::select! {
-                r = flow.finish() => r.map(|_| ()).map_err(|e| (e.code().to_owned(), e.to_string())),
-                () = cancel.cancelled() => Err((super::signin::CANCELLED.to_owned(), "the sign-in was replaced by a newer one, or Coder Bridge stopped".to_owned())),
+                r = flow.finish() => r.map(|_| ()).map_err(|e| (e.code(), e.to_string())),
+                () = cancel.cancelled() => Err((crate::error_code::ErrorCode::Cancelled, "the sign-in was replaced by a newer one, or Coder Bridge stopped".to_owned())),
             };
             handle.finish_attempt(id, result);
         });
@@ -180,7 +182,7 @@ impl BridgeHandle {
         })
     }
 
-    fn finish_attempt(&self, id: Uuid, result: Result<(), (String, String)>) {
+    fn finish_attempt(&self, id: Uuid, result: Result<(), super::signin::Failure>) {
         if result.is_ok() {
             // The user chose a stored session: it replaces a demo/test override.
             self.core.credentials.drop_override();
@@ -189,7 +191,7 @@ impl BridgeHandle {
     }
 
     /// Records the attempt's end, connects when it worked, tells the faces.
-    fn announce(&self, id: Uuid, result: Result<(), (String, String)>) {
+    fn announce(&self, id: Uuid, result: Result<(), super::signin::Failure>) {
         let ok = result.is_ok();
         let view = self.core.attempts.finish(id, result);
         if ok {
@@ -369,55 +371,7 @@ impl BridgeHandle {
             Ok(Ok(list)) => list.tools.clone(),
             _ => Vec::new(),
         };
-        let overrides = self.core.policy.overrides();
-        let mut names: BTreeSet<String> = upstream.iter().map(|t| t.name.to_string()).collect();
-        names.extend(builtin::CODER_TOOLS.iter().map(|t| t.name.to_owned()));
-        names.extend(overrides.tools.keys().cloned());
-        names.extend(overrides.agents.values().flat_map(|m| m.keys().cloned()));
-        let tools = names
-            .into_iter()
-            .map(|name| {
-                let info = upstream.iter().find(|t| t.name == name);
-                let (default, source) = Policy::default_for(&name, info);
-                let row = builtin::lookup(&name);
-                let mut per: BTreeMap<String, Decision> = BTreeMap::new();
-                if let Some(d) = overrides.tools.get(&name) {
-                    per.insert("*".to_owned(), *d);
-                }
-                for (agent, map) in &overrides.agents {
-                    if let Some(d) = map.get(&name) {
-                        per.insert(agent.clone(), *d);
-                    }
-                }
-                let set_by = per
-                    .keys()
-                    .filter_map(|scope| {
-                        let key = crate::policy::override_key(Some(scope), &name);
-                        let by = overrides.set_by.get(&key)?;
-                        Some((scope.clone(), by.clone()))
-                    })
-                    .collect();
-                let title = info.and_then(|t| {
-                    t.title
-                        .clone()
-                        .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone()))
-                });
-                ToolPolicyView {
-                    tool: name,
-                    title,
-                    default,
-                    source,
-                    irreversible: row.is_some_and(|r| r.irreversible),
-                    starts_workspace: row.is_some_and(|r| r.starts_workspace),
-                    overrides: per,
-                    set_by,
-                }
-            })
-            .collect();
-        PolicyView {
-            agents: clients::agents().iter().map(|a| a.id.to_owned()).collect(),
-            tools,
-        }
+        super::policy_view::policy_view(&self.core.policy, &upstream)
     }
 
     /// Sets (or with `decision: None`, clears) an override for `tool`, for
@@ -464,7 +418,7 @@ impl BridgeHandle {
         }
         let _ = self.core.events.send(crate::events::CallEvent {
             at: std::time::SystemTime::now(),
-            agent: agent.unwrap_or_else(|| "*".to_owned()),
+            agent: agent.map_or_else(crate::agent_id::AgentId::every_agent, Into::into),
             client_name: None,
             method: "policy/set".to_owned(),
             tool: Some(tool),
@@ -513,33 +467,19 @@ impl BridgeHandle {
     /// Recorded calls, newest first.
     pub async fn activity(&self, mut query: RecentQuery) -> Result<Vec<ActivityView>, BridgeError> {
         query.limit = query.limit.clamp(1, MAX_LIMIT);
-        let rows = self
-            .core
-            .activity
-            .recent(query)
-            .await
-            .map_err(|e| BridgeError::Activity(e.to_string()))?;
+        let rows = self.core.activity.recent(query).await?;
         Ok(rows.into_iter().map(ActivityView::from).collect())
     }
 
     /// Calls, errors and latency per tool and agent over the last `window`.
     pub async fn activity_stats(&self, window: Duration) -> Result<StatsView, BridgeError> {
-        let stats = self
-            .core
-            .activity
-            .stats(window)
-            .await
-            .map_err(|e| BridgeError::Activity(e.to_string()))?;
+        let stats = self.core.activity.stats(window).await?;
         Ok(StatsView::new(window.as_secs(), stats))
     }
 
     /// Writes every call recorded so far to the database.
     pub async fn flush_activity(&self) -> Result<(), BridgeError> {
-        self.core
-            .activity
-            .flush()
-            .await
-            .map_err(|e| BridgeError::Activity(e.to_string()))
+        self.core.activity.flush().await.map_err(BridgeError::from)
     }
 }
 
@@ -555,10 +495,6 @@ pub(super) async fn watch_relay(handle: BridgeHandle) {
         let status = handle.status().await;
         handle.emit(BridgeEvent::Status(Box::new(status)));
     }
-}
-
-fn epoch_ms(t: OffsetDateTime) -> u64 {
-    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// What the status shows about the activity record: nothing while writes

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::views::{SignInState, SignInView};
 use crate::auth::PreRegisteredClient;
+use crate::error_code::ErrorCode;
 use crate::secret::Secret;
 
 /// How to sign in.
@@ -36,16 +37,19 @@ pub enum SignInRequest {
 /// sign-in is untouched, and signing out (or in for real) ends the demo.
 pub type DemoDeployment = super::CredentialsOverride;
 
-/// Starts the demo deployment. The CLI implements it with the simulator, so
-/// the core library does not depend on it.
+/// Why the demo deployment could not be started.
+pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Starts the demo deployment (`crate::demo::SimLauncher` runs the
+/// simulator; tests hand out a session of their own).
 #[async_trait::async_trait]
 pub trait DemoLauncher: Send + Sync + 'static {
     /// Starts (or returns the already running) demo deployment.
-    async fn launch(&self) -> Result<DemoDeployment, String>;
+    async fn launch(&self) -> Result<DemoDeployment, DemoError>;
 }
 
-/// The code of an attempt that was replaced by a newer one or stopped.
-pub(crate) const CANCELLED: &str = "cancelled";
+/// How an attempt failed: its stable code and the message for people.
+pub(crate) type Failure = (ErrorCode, String);
 
 /// How many finished attempts are remembered for `GET /api/signin/{id}`.
 const KEEP_FINISHED: usize = 32;
@@ -100,7 +104,7 @@ impl Attempts {
     }
 
     /// Records how an attempt ended and returns its view.
-    pub(crate) fn finish(&self, id: Uuid, result: Result<(), (String, String)>) -> SignInView {
+    pub(crate) fn finish(&self, id: Uuid, result: Result<(), Failure>) -> SignInView {
         let mut state = self.lock();
         if state.current.as_ref().is_some_and(|(c, _)| *c == id) {
             state.current = None;
@@ -143,9 +147,9 @@ impl Attempts {
                 let Some(view) = state.views.get(&id) else {
                     return SignInState::Failed;
                 };
-                match (view.state, view.code.as_deref()) {
+                match (view.state, view.code) {
                     (SignInState::Waiting, _) => {}
-                    (SignInState::Failed, Some(CANCELLED)) => match &state.current {
+                    (SignInState::Failed, Some(ErrorCode::Cancelled)) => match &state.current {
                         Some((newer, _)) if *newer != id => {
                             id = *newer;
                             continue;

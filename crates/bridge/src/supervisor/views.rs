@@ -3,7 +3,6 @@
 //! serialised view cannot leak one.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -13,10 +12,7 @@ use crate::auth::SecretBackend;
 use crate::consent::{ConsentRequest, Resolution};
 use crate::events::{CallEvent, ConsentDecision, Outcome};
 use crate::policy::{Decision, Source};
-
-pub(crate) fn ms(t: SystemTime) -> u64 {
-    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
-}
+use crate::relay::RelayStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserView {
@@ -28,7 +24,7 @@ pub struct UserView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RelayView {
     /// `connected`, `connecting`, `signed_out` or `error`.
-    pub state: String,
+    pub state: RelayStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -140,7 +136,7 @@ pub struct ActivityView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<i64>,
     pub at: u64,
-    pub agent: String,
+    pub agent: crate::agent_id::AgentId,
     pub client_name: Option<String>,
     pub method: String,
     pub tool: Option<String>,
@@ -164,7 +160,7 @@ impl From<ActivityRow> for ActivityView {
         Self {
             id: Some(r.id),
             at: u64::try_from(r.at_ms).unwrap_or(0),
-            agent: r.agent,
+            agent: r.agent.into(),
             client_name: r.client_name,
             method: r.method,
             tool: r.tool,
@@ -185,7 +181,7 @@ impl From<&CallEvent> for ActivityView {
     fn from(e: &CallEvent) -> Self {
         Self {
             id: None,
-            at: ms(e.at),
+            at: crate::epoch::millis(e.at),
             agent: e.agent.clone(),
             client_name: e.client_name.clone(),
             method: e.method.clone(),
@@ -268,7 +264,7 @@ pub struct SignInView {
     pub error: Option<String>,
     /// The error's stable code (`access_denied`, `timed_out`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<crate::error_code::ErrorCode>,
 }
 
 /// `POST /api/signin`.

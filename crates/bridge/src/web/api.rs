@@ -12,23 +12,23 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::access::{Caller, SESSION_COOKIE, SESSION_LIFETIME};
 use super::error::ApiError;
-use super::{BridgeSlot, handle, sse};
+use super::sse;
+use crate::access::{Caller, SESSION_COOKIE, SESSION_LIFETIME};
 use crate::activity::RecentQuery;
 use crate::auth::PreRegisteredClient;
 use crate::consent::{ArgumentsDigest, ConsentAnswer, FaceClaim};
 use crate::events::Outcome;
 use crate::policy::Decision;
 use crate::secret::Secret;
-use crate::supervisor::SignInRequest;
+use crate::supervisor::{BridgeHandle, SignInRequest};
 
 /// Most rows one `GET /api/activity` returns.
 const MAX_ACTIVITY_LIMIT: usize = 1000;
 
 type ApiResult = Result<Response, ApiError>;
 
-pub(super) fn routes() -> Router<BridgeSlot> {
+pub(super) fn routes() -> Router<BridgeHandle> {
     Router::new()
         .route("/status", get(status))
         .route("/signin", post(sign_in))
@@ -60,8 +60,8 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such control API endpoint".into())
 }
 
-async fn status(State(slot): State<BridgeSlot>) -> ApiResult {
-    ok(handle(&slot)?.status().await)
+async fn status(State(h): State<BridgeHandle>) -> ApiResult {
+    ok(h.status().await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +79,7 @@ struct SignInBody {
 }
 
 async fn sign_in(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     body: Result<Json<SignInBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
@@ -107,19 +107,19 @@ async fn sign_in(
             },
         }
     };
-    ok(handle(&slot)?.sign_in(request).await?)
+    ok(h.sign_in(request).await?)
 }
 
-async fn sign_in_state(State(slot): State<BridgeSlot>, Path(id): Path<String>) -> ApiResult {
+async fn sign_in_state(State(h): State<BridgeHandle>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
-    match handle(&slot)?.sign_in_state(id) {
+    match h.sign_in_state(id) {
         Some(view) => ok(view),
         None => Err(ApiError::NotFound(format!("no sign-in attempt {id}"))),
     }
 }
 
-async fn sign_out(State(slot): State<BridgeSlot>) -> ApiResult {
-    handle(&slot)?.sign_out().await?;
+async fn sign_out(State(h): State<BridgeHandle>) -> ApiResult {
+    h.sign_out().await?;
     ok(json!({}))
 }
 
@@ -130,25 +130,25 @@ struct PauseBody {
 
 /// `POST /api/pause {paused}`: the tray's "Pause relay"; answers the new status.
 async fn pause(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     body: Result<Json<PauseBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
-    ok(handle(&slot)?.set_paused(body.paused).await)
+    ok(h.set_paused(body.paused).await)
 }
 
-async fn agents(State(slot): State<BridgeSlot>) -> ApiResult {
-    ok(handle(&slot)?.agents().await?)
+async fn agents(State(h): State<BridgeHandle>) -> ApiResult {
+    ok(h.agents().await?)
 }
 
 /// `GET`: the entry with the agent's existing token, if any; changes nothing.
-async fn agent_entry(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
-    ok(handle(&slot)?.agent_entry(&name, false).await?)
+async fn agent_entry(State(h): State<BridgeHandle>, Path(name): Path<String>) -> ApiResult {
+    ok(h.agent_entry(&name, false).await?)
 }
 
 /// `POST`: the entry, issuing the agent a client token first if it has none.
-async fn mint_agent_entry(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
-    ok(handle(&slot)?.agent_entry(&name, true).await?)
+async fn mint_agent_entry(State(h): State<BridgeHandle>, Path(name): Path<String>) -> ApiResult {
+    ok(h.agent_entry(&name, true).await?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,20 +158,20 @@ struct ConfigureBody {
 }
 
 async fn configure(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     Path(name): Path<String>,
     body: Result<Json<ConfigureBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
-    ok(handle(&slot)?.configure(&name, body.dry_run).await?)
+    ok(h.configure(&name, body.dry_run).await?)
 }
 
-async fn unconfigure(State(slot): State<BridgeSlot>, Path(name): Path<String>) -> ApiResult {
-    ok(handle(&slot)?.unconfigure(&name).await?)
+async fn unconfigure(State(h): State<BridgeHandle>, Path(name): Path<String>) -> ApiResult {
+    ok(h.unconfigure(&name).await?)
 }
 
-async fn policy(State(slot): State<BridgeSlot>) -> ApiResult {
-    ok(handle(&slot)?.policy().await)
+async fn policy(State(h): State<BridgeHandle>) -> ApiResult {
+    ok(h.policy().await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,7 +187,7 @@ struct PolicyBody {
 }
 
 async fn set_policy(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     Extension(caller): Extension<Caller>,
     body: Result<Json<PolicyBody>, JsonRejection>,
 ) -> ApiResult {
@@ -197,13 +197,11 @@ async fn set_policy(
     if let Some(agent) = agent {
         crate::clients::agent(agent).map_err(|e| ApiError::Bridge(e.into()))?;
     }
-    ok(handle(&slot)?
-        .set_policy(&body.tool, agent, body.decision, by)
-        .await?)
+    ok(h.set_policy(&body.tool, agent, body.decision, by).await?)
 }
 
-async fn consent(State(slot): State<BridgeSlot>) -> ApiResult {
-    ok(handle(&slot)?.consent_pending())
+async fn consent(State(h): State<BridgeHandle>) -> ApiResult {
+    ok(h.consent_pending())
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,7 +217,7 @@ struct AnswerBody {
 }
 
 async fn answer_consent(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Json<AnswerBody>, JsonRejection>,
@@ -233,9 +231,7 @@ async fn answer_consent(
         None => None,
     };
     let by = caller.answered_by(body.by);
-    handle(&slot)?
-        .answer_consent(id, body.answer, by, seen.as_ref())
-        .await?;
+    h.answer_consent(id, body.answer, by, seen.as_ref()).await?;
     ok(json!({}))
 }
 
@@ -249,7 +245,7 @@ struct ActivityParams {
 }
 
 async fn activity(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     params: Result<Query<ActivityParams>, QueryRejection>,
 ) -> ApiResult {
     let Query(p) = params?;
@@ -260,7 +256,7 @@ async fn activity(
         outcome: p.outcome,
         before: p.before,
     };
-    ok(handle(&slot)?.activity(query).await?)
+    ok(h.activity(query).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,23 +265,22 @@ struct StatsParams {
 }
 
 async fn activity_stats(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     params: Result<Query<StatsParams>, QueryRejection>,
 ) -> ApiResult {
     let Query(p) = params?;
     let window = Duration::from_secs(p.window_secs.unwrap_or(3600).max(1));
-    ok(handle(&slot)?.activity_stats(window).await?)
+    ok(h.activity_stats(window).await?)
 }
 
 /// `POST /api/tickets`: only a bearer holder may mint browser sessions, so
 /// a browser session cannot extend itself forever.
-async fn ticket(State(slot): State<BridgeSlot>, Extension(caller): Extension<Caller>) -> ApiResult {
+async fn ticket(State(h): State<BridgeHandle>, Extension(caller): Extension<Caller>) -> ApiResult {
     if caller != Caller::Bearer {
         return Err(ApiError::BearerOnly);
     }
-    let h = handle(&slot)?;
     let ticket = h.access().issue_ticket();
-    let url = super::ticket_url(h.local_addr(), &ticket);
+    let url = crate::access::ticket_url(h.local_addr(), &ticket);
     ok(json!({ "ticket": ticket.expose(), "url": url }))
 }
 
@@ -295,13 +290,9 @@ async fn ticket(State(slot): State<BridgeSlot>, Extension(caller): Extension<Cal
 /// spent or unknown one gets the "link expired" page. Any session cookie an
 /// older version set is expired.
 pub(super) async fn redeem_ticket(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let h = match handle(&slot) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(),
-    };
     let ticket = params
         .get("ticket")
         .filter(|t| h.access().is_ticket(t) && is_url_safe(t));
@@ -349,7 +340,7 @@ pub(super) struct SessionBody {
 /// answered in the body (`{session, expires_in_secs}`), never as a cookie.
 /// The page keeps it in `sessionStorage` and sends it as a bearer token.
 pub(super) async fn start_session(
-    State(slot): State<BridgeSlot>,
+    State(h): State<BridgeHandle>,
     headers: axum::http::HeaderMap,
     body: Result<Json<SessionBody>, JsonRejection>,
 ) -> ApiResult {
@@ -357,7 +348,7 @@ pub(super) async fn start_session(
         return Err(ApiError::UnsupportedMediaType);
     }
     let Json(body) = body?;
-    let session = handle(&slot)?
+    let session = h
         .access()
         .redeem_ticket(&body.ticket)
         .ok_or(ApiError::Unauthorized)?;

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::supervisor::{BridgeError, ErrorKind};
+use crate::error_code::ErrorCode;
+use crate::supervisor::BridgeError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -17,10 +18,6 @@ pub enum ApiError {
     Unauthorized,
     #[error("this endpoint needs the control token (Authorization: Bearer)")]
     BearerOnly,
-    #[error("Coder Bridge only answers on its own loopback address")]
-    ForbiddenHost,
-    #[error("requests from other web origins are not allowed")]
-    ForbiddenOrigin,
     #[error("send the request body as JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
     #[error("{0}")]
@@ -32,34 +29,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized | Self::BearerOnly => "unauthorized",
-            Self::ForbiddenHost => "forbidden_host",
-            Self::ForbiddenOrigin => "forbidden_origin",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::NotFound(_) => "not_found",
+            Self::Unauthorized | Self::BearerOnly => ErrorCode::Unauthorized,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::NotFound(_) => ErrorCode::NotFound,
             Self::Bridge(e) => e.code(),
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthorized | Self::BearerOnly => StatusCode::UNAUTHORIZED,
-            Self::ForbiddenHost | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Bridge(e) => match e.kind() {
-                ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-                ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                ErrorKind::Conflict => StatusCode::CONFLICT,
-                ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
-                ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-        }
+        self.code().kind().status()
     }
 }
 
@@ -67,7 +48,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::warn!(code = self.code(), error = %self, "control API request failed");
+            tracing::warn!(code = %self.code(), error = %self, "control API request failed");
         }
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         (status, Json(body)).into_response()

@@ -14,15 +14,12 @@ use futures::Stream;
 use futures::stream::{self, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::error::ApiError;
-use super::{BridgeSlot, handle};
 use crate::supervisor::{BridgeEvent, BridgeHandle};
 
 /// How often an idle stream gets a comment, so proxies and the browser keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub(super) async fn events(State(slot): State<BridgeSlot>) -> Result<Response, ApiError> {
-    let h = handle(&slot)?.clone();
+pub(super) async fn events(State(h): State<BridgeHandle>) -> Response {
     let rx = h.subscribe();
     // The current status first, so a face that just connected is in step
     // without a separate request racing the stream.
@@ -30,9 +27,9 @@ pub(super) async fn events(State(slot): State<BridgeSlot>) -> Result<Response, A
     let first = to_event(&BridgeEvent::Status(Box::new(first)));
     let live = live(h, rx);
     let stream = stream::once(async move { Ok(first) }).chain(live);
-    Ok(Sse::new(stream)
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response())
+        .into_response()
 }
 
 fn live(

@@ -203,7 +203,7 @@ const ROWS: u64 = 2000;
 fn event(i: u64) -> events::CallEvent {
     events::CallEvent {
         at: std::time::SystemTime::now(),
-        agent: "cursor".to_owned(),
+        agent: "cursor".into(),
         client_name: None,
         method: "tools/call".to_owned(),
         tool: Some(TOOL.to_owned()),

@@ -155,15 +155,7 @@ fn print_row(row: &ActivityView, json: bool) -> anyhow::Result<bool> {
 }
 
 fn format_row(row: &ActivityView) -> String {
-    // Whole seconds in UTC: the local offset cannot be read soundly in a
-    // multi-threaded process.
-    let when = time::OffsetDateTime::from_unix_timestamp(i64::try_from(row.at / 1000).unwrap_or(0))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let when = bridge::epoch::rfc3339_seconds(row.at);
     let what = row.tool.as_deref().unwrap_or(&row.method);
     let consent = row
         .consent

@@ -5,73 +5,22 @@
 use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context;
-use bridge::{
-    auth::User,
-    client_tokens::ClientTokens,
-    supervisor::{CredentialsOverride, DemoDeployment, DemoLauncher},
-};
-use coder_sim::{Sim, SimConfig};
-use tokio::sync::Mutex;
+use bridge::{client_tokens::ClientTokens, demo::SimLauncher};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port of the local MCP endpoint on 127.0.0.1
-    #[arg(long, env = bridge::env::PORT, default_value_t = bridge::paths::DEFAULT_PORT)]
-    pub port: u16,
-}
-
-/// Starts the simulated deployment on first use and hands out its session
-/// ("try the demo" in the UI, and `coder-bridge demo`).
-#[derive(Debug, Default)]
-pub(crate) struct SimLauncher {
-    sim: Mutex<Option<Sim>>,
-}
-
-fn demo_session(sim: &Sim) -> CredentialsOverride {
-    let user = sim.demo_user();
-    CredentialsOverride::session_token(
-        sim.url(),
-        sim.session_token(),
-        Some(User {
-            id: user.id.to_string(),
-            username: user.username.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-        }),
-    )
-}
-
-impl SimLauncher {
-    pub(crate) async fn session(&self) -> anyhow::Result<CredentialsOverride> {
-        let mut slot = self.sim.lock().await;
-        if let Some(sim) = slot.as_ref() {
-            return Ok(demo_session(sim));
-        }
-        let sim = Sim::start(SimConfig::default())
-            .await
-            .context("cannot start the simulated Coder deployment")?;
-        let session = demo_session(&sim);
-        *slot = Some(sim);
-        Ok(session)
-    }
-
-    pub(crate) async fn shutdown(&self) {
-        if let Some(sim) = self.sim.lock().await.take() {
-            sim.shutdown().await;
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl DemoLauncher for SimLauncher {
-    async fn launch(&self) -> Result<DemoDeployment, String> {
-        self.session().await.map_err(|e| format!("{e:#}"))
-    }
+    /// Port of the local MCP endpoint on 127.0.0.1 (default: `coder-bridge
+    /// config get port`, else CODER_BRIDGE_PORT, else 7331)
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let launcher = Arc::new(SimLauncher::default());
-    let session = launcher.session().await?;
+    let session = launcher
+        .session()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sim_url = session.token.0.access_url.clone();
 
     let tokens = ClientTokens::open_default().context("cannot open the client tokens")?;
@@ -85,7 +34,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let token_file = tokens.path().to_path_buf();
 
-    let code = super::serve::run_bridge(args.port, Some(session), launcher.clone(), |bridge| {
+    let port = bridge::settings::port(args.port);
+    let code = super::serve::run_bridge(port, Some(session), launcher.clone(), |bridge| {
         println!("CODER_SIM_URL={sim_url}");
         println!("CODER_BRIDGE_UI={}", bridge.ui_url());
         eprintln!(

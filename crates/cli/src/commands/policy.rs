@@ -5,19 +5,19 @@
 //! Without it, the policy file is read and written directly; the daemon reads
 //! it again when it changes.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bridge::agent_id::AgentId;
 use bridge::consent::{AnsweredBy, FaceClaim};
-use bridge::policy::{Decision, Policy, builtin, override_key};
+use bridge::policy::{Decision, Policy};
 use bridge::supervisor::{PolicyView, ToolPolicyView};
 use reqwest::Method;
 
 use crate::control::Control;
 
 /// The key the control API uses for an override that applies to every agent.
-const ALL_AGENTS: &str = "*";
+const ALL_AGENTS: &str = AgentId::EVERY_AGENT;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -93,57 +93,11 @@ async fn change(
     local_view()
 }
 
-/// The policy as the daemon would show it, minus the deployment's live tool
+/// The policy as the daemon shows it, minus the deployment's live tool
 /// list: Coder's built-in table plus every overridden tool.
 fn local_view() -> anyhow::Result<PolicyView> {
     let policy = Policy::open_default().context("cannot open the policy file")?;
-    let overrides = policy.overrides();
-    let mut tools: BTreeMap<String, BTreeMap<String, Decision>> = builtin::CODER_TOOLS
-        .iter()
-        .map(|t| (t.name.to_owned(), BTreeMap::new()))
-        .collect();
-    let set_by = &overrides.set_by;
-    for (tool, d) in &overrides.tools {
-        tools
-            .entry(tool.clone())
-            .or_default()
-            .insert(ALL_AGENTS.to_owned(), *d);
-    }
-    for (agent, map) in &overrides.agents {
-        for (tool, d) in map {
-            tools
-                .entry(tool.clone())
-                .or_default()
-                .insert(agent.clone(), *d);
-        }
-    }
-    let tools = tools
-        .into_iter()
-        .map(|(tool, overrides)| {
-            let (default, source) = Policy::default_for(&tool, None);
-            let row = builtin::lookup(&tool);
-            ToolPolicyView {
-                title: None,
-                default,
-                source,
-                irreversible: row.is_some_and(|t| t.irreversible),
-                starts_workspace: row.is_some_and(|t| t.starts_workspace),
-                set_by: overrides
-                    .keys()
-                    .filter_map(|scope| {
-                        let by = set_by.get(&override_key(Some(scope), &tool))?;
-                        Some((scope.clone(), by.clone()))
-                    })
-                    .collect(),
-                overrides,
-                tool,
-            }
-        })
-        .collect();
-    Ok(PolicyView {
-        agents: overrides.agents.keys().cloned().collect(),
-        tools,
-    })
+    Ok(bridge::supervisor::policy_view(&policy, &[]))
 }
 
 fn print_view(view: &PolicyView, agent: Option<&str>) {
@@ -205,13 +159,6 @@ fn setter(t: &ToolPolicyView, scope: &str) -> String {
     let Some(set) = t.set_by.get(scope) else {
         return String::new();
     };
-    let when =
-        time::OffsetDateTime::from_unix_timestamp(i64::try_from(set.at_ms / 1000).unwrap_or(0))
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
+    let when = bridge::epoch::rfc3339_seconds(set.at_ms);
     format!(" (set by {} at {when})", set.by.describe())
 }

@@ -3,9 +3,8 @@
 use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
+use bridge::demo::SimLauncher;
 use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions, CredentialsOverride};
-
-use super::demo::SimLauncher;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -47,7 +47,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if signed_in {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(bridge::error_code::ErrorCode::SignedOut.exit_status())
     })
 }
 

@@ -11,45 +11,48 @@
 //! beside this one (it is built from this crate), the shim becomes that
 //! program instead (`exec`, same process), at about half the memory.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bridge::server::stdio::{ShimOptions, run_shim};
+use bridge::server::stdio::{ShimArgs, args::Parsed, args::USAGE, run_shim};
 
 /// The dedicated shim executable's name, beside `coder-bridge`.
 pub const SHIM_EXE: &str = "coder-bridge-stdio";
 
+/// The shim's arguments are read by `bridge::server::stdio::args`, the same
+/// parser the small program uses, so the two cannot drift apart.
 #[derive(Debug, clap::Args)]
+#[command(disable_help_flag = true)]
 pub struct Args {
-    /// Which configured agent this shim speaks for (its client token is used)
-    #[arg(long, default_value = "claude-desktop")]
-    pub agent: String,
-    /// Port of the daemon; default: the running daemon's, else CODER_BRIDGE_PORT or 7331
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Do not start the daemon when it is not running; fail instead
-    #[arg(long)]
-    pub no_start: bool,
+    /// [--agent <name>] [--port <port>] [--no-start] (`coder-bridge stdio --help`)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<OsString>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let args = match ShimArgs::parse(args.args) {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(message) => {
+            eprintln!("coder-bridge stdio: {message}\n{USAGE}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let exe = std::env::current_exe().context("cannot find the coder-bridge executable")?;
     #[cfg(unix)]
     become_small_shim(&exe, &args);
-    run_shim(ShimOptions {
-        agent: args.agent,
-        port: args.port,
-        no_start: args.no_start,
-        bridge_exe: exe,
-    })
-    .await?;
+    run_shim(args.into_options(|| exe)).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Replaces this process with `coder-bridge-stdio` when it is installed
 /// beside us; returns only when it is not (then the shim runs here).
 #[cfg(unix)]
-fn become_small_shim(exe: &std::path::Path, args: &Args) {
+fn become_small_shim(exe: &std::path::Path, args: &ShimArgs) {
     use std::os::unix::process::CommandExt;
 
     let Some(small) = exe.parent().map(|d| d.join(SHIM_EXE)) else {
@@ -58,20 +61,14 @@ fn become_small_shim(exe: &std::path::Path, args: &Args) {
     if !small.is_file() {
         return;
     }
-    let mut command = std::process::Command::new(&small);
-    command
-        .arg("--agent")
-        .arg(&args.agent)
-        .arg("--bridge")
-        .arg(exe);
-    if let Some(port) = args.port {
-        command.arg("--port").arg(port.to_string());
-    }
-    if args.no_start {
-        command.arg("--no-start");
-    }
+    let handed_on = ShimArgs {
+        bridge: Some(args.bridge.clone().unwrap_or_else(|| exe.to_path_buf())),
+        ..args.clone()
+    };
     // `exec` returns only on failure; the shim then simply runs in this process.
-    let error = command.exec();
+    let error = std::process::Command::new(&small)
+        .args(handed_on.to_args())
+        .exec();
     tracing::debug!(
         "cannot run {}: {error}; serving from this process",
         small.display()

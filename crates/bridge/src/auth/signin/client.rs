@@ -182,7 +182,7 @@ fn metadata_document(options: &SignInOptions) -> Result<Option<Url>, AuthError> 
     let url = match (&options.client_metadata_url, from_env()) {
         (Some(url), _) => url.clone(),
         (None, Some(text)) => Url::parse(text.trim()).map_err(|e| {
-            AuthError::Other(format!(
+            AuthError::other(format!(
                 "{} is not a URL ({e})",
                 crate::env::CLIENT_METADATA_URL
             ))
@@ -191,7 +191,7 @@ fn metadata_document(options: &SignInOptions) -> Result<Option<Url>, AuthError> 
     };
     HttpPolicy::HttpsOrLoopback.check(&url, "client metadata document URL")?;
     if url.path().trim_matches('/').is_empty() || url.fragment().is_some() {
-        return Err(AuthError::Other(format!(
+        return Err(AuthError::other(format!(
             "the client metadata document URL {url} must name a document (a path, no fragment)"
         )));
     }

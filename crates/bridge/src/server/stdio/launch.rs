@@ -30,14 +30,6 @@ const LOCK_FILE: &str = "daemon.lock";
 /// The daemon's log when a shim started it (in the data directory).
 const LOG_FILE: &str = "daemon.log";
 
-/// The port the shim should use: `explicit`, else the running daemon's
-/// (`daemon.json`), else the configured one ([`crate::settings::port`]).
-pub(crate) fn resolve_port(explicit: Option<u16>) -> u16 {
-    explicit
-        .or_else(|| DaemonInfo::read(&DaemonInfo::default_path()).map(|i| i.port))
-        .unwrap_or_else(|| crate::settings::port(None))
-}
-
 /// The user's daemon on `port` and a client that reached it; started first
 /// when nothing answers, unless `no_start`. Something else on the port that
 /// cannot prove it is the daemon is an error: the agent's token is not sent.

@@ -1,6 +1,10 @@
 //! Who may use the control API: the control token (CLI, tray), one-time
 //! tickets and the dashboard sessions they are exchanged for.
 //!
+//! This room owns the control token's file too: the supervisor writes it once
+//! its daemon owns the port, and the CLI's control client reads it. Neither
+//! needs the web room for that.
+//!
 //! A session is sent as `Authorization: Bearer`, never as a cookie: cookies
 //! for 127.0.0.1 go to every port of the host, so any local server the
 //! browser visits would receive it. The page keeps it in `sessionStorage`,
@@ -20,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::consent::{AnsweredBy, Face, FaceClaim};
+use crate::face::{AnsweredBy, Face, FaceClaim};
 use crate::secret::Secret;
 
 /// The control token's file name inside the config directory.
@@ -59,16 +63,24 @@ pub fn create_control_token(config_dir: &Path) -> std::io::Result<Secret> {
 /// Writes `token` to `<config_dir>/control-token` (mode 0600, atomically, so
 /// a reader never sees half a token).
 pub fn write_control_token(config_dir: &Path, token: &Secret) -> std::io::Result<()> {
-    crate::private_files::write(
-        &config_dir.join(CONTROL_TOKEN_FILE),
-        token.expose().as_bytes(),
-    )
+    crate::private_files::write(&control_token_path(config_dir), token.expose().as_bytes())
 }
 
 /// The running daemon's control token, for the CLI and the tray.
 pub fn read_control_token(config_dir: &Path) -> std::io::Result<Secret> {
-    let text = std::fs::read_to_string(config_dir.join(CONTROL_TOKEN_FILE))?;
+    let text = std::fs::read_to_string(control_token_path(config_dir))?;
     Ok(Secret::new(text.trim().to_owned()))
+}
+
+/// `<config_dir>/control-token`.
+pub fn control_token_path(config_dir: &Path) -> PathBuf {
+    config_dir.join(CONTROL_TOKEN_FILE)
+}
+
+/// `http://127.0.0.1:<port>/auth?ticket=…`: opening it signs a browser in.
+pub fn ticket_url(addr: std::net::SocketAddr, ticket: &Secret) -> String {
+    // Tickets are URL-safe base64: no escaping needed.
+    format!("http://{addr}/auth?ticket={}", ticket.expose())
 }
 
 /// The control API's credentials. Cheap to clone; clones share state.
