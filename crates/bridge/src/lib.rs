@@ -7,6 +7,7 @@
 pub mod env;
 pub mod events;
 pub mod gate;
+pub mod logging;
 pub mod paths;
 pub mod private_files;
 pub mod secret;

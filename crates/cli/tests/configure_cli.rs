@@ -407,3 +407,60 @@ fn toml_and_yaml_agents_preview_write_and_restore() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid YAML"));
     assert_eq!(fs::read_to_string(&goose).expect("read"), broken);
 }
+
+/// A JSON object's keys as written, repeats included: `serde_json::Value`
+/// keeps only the last of two equal keys, so it cannot see a repeat.
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((key, serde::de::IgnoredAny)) = map.next_entry::<String, _>()? {
+                    keys.push(key);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+#[test]
+fn agents_json_names_each_key_once() {
+    let h = Home::new();
+    h.ok(&["configure", "cursor"]);
+    // An unreadable config: that agent's object carries an error instead.
+    fs::create_dir_all(h.home.join(".codeium/windsurf")).expect("mkdir");
+    fs::write(h.home.join(".codeium/windsurf/mcp_config.json"), "{ not json").expect("write");
+    let out = h.ok(&["agents", "--json"]);
+    let objects: Vec<Keys> = serde_json::from_str(&out).expect("agents --json is an array of objects");
+    assert!(objects.len() >= 10, "{out}");
+    let mut saw_error = false;
+    for Keys(keys) in &objects {
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), keys.len(), "a key repeats in {keys:?}");
+        for wanted in ["agent", "display_name"] {
+            assert!(keys.iter().any(|k| k == wanted), "{wanted} missing from {keys:?}");
+        }
+        if keys.iter().any(|k| k == "error") {
+            saw_error = true;
+            assert!(!keys.iter().any(|k| k == "configured"), "{keys:?}");
+        } else {
+            assert!(keys.iter().any(|k| k == "configured"), "{keys:?}");
+        }
+    }
+    assert!(saw_error, "no agent reported an unreadable config: {out}");
+    let values: Vec<Value> = serde_json::from_str(&out).expect("JSON");
+    let cursor = values.iter().find(|a| a["agent"] == "cursor").expect("cursor");
+    assert_eq!(cursor["display_name"], "Cursor");
+    assert_eq!(cursor["configured"], true);
+}

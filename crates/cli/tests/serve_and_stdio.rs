@@ -90,11 +90,15 @@ impl Drop for Reaper {
 
 /// Starts `coder-bridge demo` and waits for its `CODER_BRIDGE_URL=` line.
 fn start_demo(home: &Home, port: u16) -> (Reaper, String) {
+    start_demo_with(home, port, Stdio::null())
+}
+
+fn start_demo_with(home: &Home, port: u16, stderr: Stdio) -> (Reaper, String) {
     let mut cmd = Command::new(BIN);
     cmd.args(["demo", "--port", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     home.apply_std(&mut cmd);
     let mut child = cmd.spawn().expect("spawn demo");
     let stdout = child.stdout.take().expect("stdout");
@@ -158,6 +162,38 @@ async fn stdio_shim_lists_and_calls_tools_through_the_daemon() {
     let text = serde_json::to_string(&result.content).expect("json");
     assert!(text.contains("demo"), "{text}");
     bounded("close", client.cancel()).await.ok();
+}
+
+/// `scripts/run` shows the demo's banner; rmcp's info lines (a `Debug` dump
+/// of the peer's protocol structs per session) used to bury it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_log_shows_its_banner_and_no_dependency_info_lines() {
+    let home = Home::new();
+    let port = free_port();
+    let (mut demo, _url) = start_demo_with(&home, port, Stdio::piped());
+    let stderr = demo.0.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    // A session through the shim: rmcp logs each one at info, on both ends.
+    let client = shim(&home, port).await;
+    bounded("list", client.list_all_tools())
+        .await
+        .expect("tools/list through the shim");
+    bounded("close", client.cancel()).await.ok();
+    drop(demo); // the pipe closes with the process
+    let log = reader.join().expect("stderr reader");
+
+    assert!(log.contains("Coder Bridge demo: signed in"), "{log}");
+    assert!(log.contains(&format!("MCP endpoint  http://127.0.0.1:{port}/mcp")), "{log}");
+    assert!(!log.contains("\x1b["), "colour codes on a pipe: {log:?}");
+    for rmcp_line in ["Service initialized", "serve finished", "input stream terminated"] {
+        assert!(!log.contains(rmcp_line), "rmcp info line {rmcp_line:?}: {log}");
+    }
+    // Our own info lines are the daemon's record: they stay.
+    assert!(log.contains(" INFO "), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
