@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 
 import { callTool, connectAgent, resultText } from "./agent.mjs";
-import { axeViolations, launchBrowser, screenshot, startStack, until, within } from "./harness.mjs";
+import { ARTIFACTS, axeViolations, launchBrowser, screenshot, startStack, until, within } from "./harness.mjs";
 
 const STEP_MS = 60_000;
 
@@ -345,6 +345,17 @@ describe("web UI", { timeout: 300_000 }, () => {
     });
     assert.ok(sizes.claim < sizes.agent, JSON.stringify(sizes));
     assert.equal(sizes.sameColour, false, "the client's claim is not muted");
+  });
+
+  // The README's picture (docs/dashboard.png is a copy of this file): the
+  // Activity view after the calls above, one screen at a desktop size.
+  it("takes the dashboard picture for the README", { timeout: STEP_MS }, async () => {
+    await show("activity");
+    await page.waitForSelector("#chart-tool-latency canvas", { timeout: 15_000 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const file = path.join(ARTIFACTS, "dashboard.png");
+    await page.screenshot({ path: file, clip: { x: 0, y: 0, width: 1280, height: 900 } });
+    assert.ok(fs.statSync(file).size > 20_000, "the picture is empty");
   });
 
   it("latency axes label every tick differently, even below a millisecond apart", { timeout: STEP_MS }, async () => {

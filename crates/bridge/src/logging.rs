@@ -94,6 +94,9 @@ mod tests {
         assert_eq!(at(Role::Command, 9), "trace");
         assert_eq!(at(Role::Daemon, 1), "info");
         assert_eq!(at(Role::Daemon, 2), "debug");
-        assert_eq!(level_of(&default_directives(Role::Command, 3), "hyper"), "warn");
+        assert_eq!(
+            level_of(&default_directives(Role::Command, 3), "hyper"),
+            "warn"
+        );
     }
 }
