@@ -9,6 +9,7 @@ mod configure;
 mod configure_e2e;
 mod consent;
 mod daemon_faults;
+mod log_output;
 mod login;
 mod loopback_proxy;
 mod no_daemon;
