@@ -20,6 +20,7 @@ const viewRoot = document.getElementById("view");
 const banner = document.getElementById("banner");
 const liveBadge = document.getElementById("live");
 const consentBadge = document.getElementById("consent-count");
+const accountLink = document.getElementById("nav-account");
 
 let current = null; // { name, dispose }
 let renderSeq = 0;
@@ -63,7 +64,7 @@ async function render() {
     return;
   }
   const route = ROUTES[name];
-  document.title = titleFor(route.title);
+  document.title = titleFor(routeTitle(name));
   let module;
   try {
     module = await route.load();
@@ -86,6 +87,11 @@ async function render() {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
   }
+}
+
+// Signed in, the sign-in page is where the account is shown and switched.
+function routeTitle(name) {
+  return name === "welcome" && state.status?.signed_in ? "Account" : ROUTES[name].title;
 }
 
 function titleFor(viewTitle) {
@@ -157,7 +163,29 @@ function updateBadge() {
   consentBadge.textContent = String(pending);
   consentBadge.hidden = pending === 0;
   consentBadge.setAttribute("aria-label", `${pending} pending`);
-  if (current) document.title = titleFor(ROUTES[current.name].title);
+  if (current) document.title = titleFor(routeTitle(current.name));
+}
+
+// The last nav link says where the user stands: signed out it offers sign-in;
+// signed in it names the deployment, and leads to the same page to switch.
+function updateAccount(status) {
+  if (status?.signed_in) {
+    const where = status.demo ? "the demo" : hostOf(status.deployment);
+    accountLink.textContent = `Signed in to ${where}`;
+    accountLink.title = status.user ? `Signed in as ${status.user.username}` : "";
+  } else {
+    accountLink.textContent = "Sign in";
+    accountLink.removeAttribute("title");
+  }
+  if (current) document.title = titleFor(routeTitle(current.name));
+}
+
+function hostOf(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url ?? "Coder";
+  }
 }
 
 const CONNECTION_TEXT = {
@@ -193,6 +221,7 @@ on("consent-added", () => {
 // `status` that says we are signed in, so the status change is what counts.
 let wasSignedIn = null;
 on("status", (status) => {
+  updateAccount(status);
   const name = routeName();
   if (!status.signed_in && name === "status") navigate("welcome");
   if (status.signed_in && wasSignedIn === false && name === "welcome") navigate("status");

@@ -168,13 +168,13 @@ fn cli_binary() -> PathBuf {
 
 /// Log to stderr, filtered by the same variable as the CLI.
 fn init_logging() {
-    let filter = EnvFilter::try_from_env(bridge::env::LOG)
-        .unwrap_or_else(|_| EnvFilter::new("info,coder_bridge_tray=info"));
+    // A daemon's defaults: our work at info, dependencies at warn.
+    let filter: EnvFilter = bridge::logging::filter(bridge::logging::Role::Daemon, 0);
     // A second initialisation can only happen in tests; ignoring it is harmless.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, not for log files and CI.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour codes only for a terminal, and not under NO_COLOR.
+        .with_ansi(bridge::logging::ansi(std::io::stderr().is_terminal()))
         .try_init();
 }

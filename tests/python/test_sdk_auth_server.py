@@ -4,7 +4,7 @@ pre-registered client for each token endpoint authentication method
 (`client_secret_basic`, `client_secret_post`, `none`), and dynamic
 registration. The browser is a script that follows the sign-in link with
 curl. (Refresh against the same server is covered from Rust, in
-crates/bridge/tests/auth_sim/sdk_server.rs, where a 401 can be staged.)
+crates/bridge/tests/it/auth/sdk_server.rs, where a 401 can be staged.)
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 
 import { callTool, connectAgent, resultText } from "./agent.mjs";
-import { axeViolations, launchBrowser, screenshot, startStack, until, within } from "./harness.mjs";
+import { ARTIFACTS, axeViolations, launchBrowser, screenshot, startStack, until, within } from "./harness.mjs";
 
 const STEP_MS = 60_000;
 
@@ -96,6 +96,7 @@ describe("web UI", { timeout: 300_000 }, () => {
     t.diagnostic(`first view drawn ${loadMs} ms after opening the ticket; ${(bytes / 1024).toFixed(1)} KiB fetched`);
     assert.ok(!page.url().includes("ticket"), `the ticket stayed in the address bar: ${page.url()}`);
     assert.equal(await page.locator("h1").textContent(), "Connect to Coder");
+    assert.equal(await page.textContent("#nav-account"), "Sign in");
     // The same ticket does not open a second session.
     const reuse = await fetch(ticketUrl, { redirect: "manual" });
     assert.notEqual(reuse.status, 303, "a used ticket was accepted again");
@@ -122,6 +123,18 @@ describe("web UI", { timeout: 300_000 }, () => {
     const status = await stack.request("GET", "/api/status");
     assert.equal(status.signed_in, true);
     assert.equal(status.user.username, "demo");
+  });
+
+  it("the nav names the deployment signed in to instead of offering Sign in", { timeout: STEP_MS }, async () => {
+    const host = new URL(stack.sim.url).host;
+    const link = page.locator("#nav-account");
+    assert.equal(await link.textContent(), `Signed in to ${host}`);
+    assert.equal(await link.getAttribute("title"), "Signed in as demo");
+    // It still leads to the page that shows (and switches) the account.
+    await link.click();
+    await page.waitForSelector('[data-view="welcome"] #signin-form');
+    assert.match(await page.textContent(".alert-info"), new RegExp(`Signed in to ${stack.sim.url}`));
+    assert.match(await page.title(), /^Account · Coder Bridge$/);
   });
 
   it("configures Cursor from the Agents view after a diff preview", { timeout: STEP_MS }, async () => {
@@ -309,6 +322,83 @@ describe("web UI", { timeout: 300_000 }, () => {
     }
   });
 
+  it("the Agent column shows the authenticated agent, as the charts do, and the client's claim smaller", { timeout: STEP_MS }, async () => {
+    await show("activity");
+    const rows = page.locator("#activity-rows tr");
+    await page.waitForSelector("#chart-agent-calls .chart-table tbody th", { state: "attached", timeout: 15_000 });
+    const charted = await page.locator("#chart-agent-calls .chart-table tbody th").allTextContents();
+    assert.deepEqual(charted, ["cursor"]);
+    const agents = await rows.locator("td.agent .agent-id").allTextContents();
+    assert.ok(agents.length >= 3, `only ${agents.length} rows`);
+    assert.deepEqual([...new Set(agents)], ["cursor"]);
+    // The clients called themselves "ui-test-cursor" and "Claude Desktop":
+    // that is shown, but below the agent and smaller.
+    const claims = await rows.locator("td.agent .client-claim").allTextContents();
+    assert.ok(claims.some((c) => c.includes("Claude Desktop")), claims.join(" | "));
+    assert.ok(claims.some((c) => c.includes("ui-test-cursor")), claims.join(" | "));
+    const cell = rows.locator("td.agent", { has: page.locator(".client-claim") }).first();
+    const sizes = await cell.evaluate((td) => {
+      const px = (el) => parseFloat(getComputedStyle(el).fontSize);
+      const claim = td.querySelector(".client-claim");
+      const id = td.querySelector(".agent-id");
+      return { agent: px(id), claim: px(claim), sameColour: getComputedStyle(id).color === getComputedStyle(claim).color };
+    });
+    assert.ok(sizes.claim < sizes.agent, JSON.stringify(sizes));
+    assert.equal(sizes.sameColour, false, "the client's claim is not muted");
+  });
+
+  // The README's picture (docs/dashboard.png is a copy of this file): the
+  // Activity view after the calls above, at a desktop width.
+  it("takes the dashboard picture for the README", { timeout: STEP_MS }, async () => {
+    await show("activity");
+    await page.waitForSelector("#chart-tool-latency canvas", { timeout: 15_000 });
+    // Tall enough for the charts and the first recent calls.
+    await page.setViewportSize({ width: 1280, height: 1440 });
+    try {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.waitForSelector("#activity-rows tr .client-claim");
+      const file = path.join(ARTIFACTS, "dashboard.png");
+      await page.screenshot({ path: file });
+      assert.ok(fs.statSync(file).size > 20_000, "the picture is empty");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
+  it("latency axes label every tick differently, even below a millisecond apart", { timeout: STEP_MS }, async () => {
+    await show("activity");
+    const drawn = await page.evaluate(async () => {
+      const charts = await import(new URL("js/charts.js", location.href));
+      const { formatMs } = await import(new URL("js/dom.js", location.href));
+      const box = document.createElement("div");
+      box.style.width = "480px";
+      document.querySelector('[data-view="activity"]').append(box);
+      // Sub-millisecond to a few milliseconds: the range where whole
+      // milliseconds printed "1 ms, 1 ms".
+      const handle = await charts.barChart(box, {
+        title: "Latency per tool",
+        keyLabel: "Tool",
+        labels: ["a", "b", "c"],
+        series: [
+          { label: "p50", values: [0.3, 0.8, 1.1], color: "--chart-1" },
+          { label: "p95", values: [0.6, 1.4, 2.2], color: "--chart-2" },
+        ],
+        format: formatMs,
+      });
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+      const labels = handle.plot.axes[1]._values;
+      const rounded = handle.plot.axes[1]._splits.map((v) => formatMs(v));
+      handle.destroy();
+      box.remove();
+      return { labels, rounded };
+    });
+    assert.ok(drawn.labels.length >= 3, JSON.stringify(drawn));
+    assert.equal(new Set(drawn.labels).size, drawn.labels.length, `duplicate tick labels: ${drawn.labels.join(", ")}`);
+    assert.ok(drawn.labels.every((l) => / ms$/.test(l)), drawn.labels.join(", "));
+    // Whole milliseconds would have repeated themselves here.
+    assert.notEqual(new Set(drawn.rounded).size, drawn.rounded.length, `the case did not need decimals: ${drawn.rounded.join(", ")}`);
+  });
+
   it("notices a restarted daemon and comes back through a fresh ticket", { timeout: 120_000 }, async () => {
     await show("activity");
     await page.waitForSelector('#live[data-state="live"]');
@@ -347,6 +437,7 @@ describe("web UI", { timeout: 300_000 }, () => {
     await page.waitForSelector('[data-view="welcome"] #signin-form', { timeout: 15_000 });
     const status = await stack.request("GET", "/api/status");
     assert.equal(status.signed_in, false);
+    assert.equal(await page.textContent("#nav-account"), "Sign in");
   });
 
   it("tries the built-in demo deployment from First run", { timeout: STEP_MS }, async () => {
@@ -356,6 +447,7 @@ describe("web UI", { timeout: 300_000 }, () => {
     const status = await stack.request("GET", "/api/status");
     assert.equal(status.signed_in, true);
     assert.equal(status.demo, true);
+    assert.equal(await page.textContent("#nav-account"), "Signed in to the demo");
   });
 
   it("raised no script errors or CSP violations", () => {

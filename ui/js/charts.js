@@ -87,7 +87,7 @@ export async function barChart(container, spec) {
         stroke: axisColor,
         grid: { stroke: gridColor, width: 1 },
         ticks: { stroke: gridColor, width: 1 },
-        values: (_u, splits) => splits.map((v) => format(v)),
+        values: (_u, splits) => tickLabels(splits, format),
         // Counts get whole-number ticks only.
         incrs: spec.integer ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] : undefined,
         size: 64,
@@ -103,11 +103,29 @@ export async function barChart(container, spec) {
   });
   resize.observe(plotBox);
   return {
+    // What was drawn, tick labels included (canvas text is not in the DOM).
+    plot,
     destroy() {
       resize.disconnect();
       plot.destroy();
     },
   };
+}
+
+/**
+ * Labels for an axis's ticks, each different from the others: when `format`
+ * rounds two ticks to the same text (0.5 ms and 1 ms both "1 ms"), the ticks
+ * are labelled with the fewest decimals that tell them apart.
+ * `format(value, decimals)` must honour `decimals`.
+ */
+export function tickLabels(splits, format) {
+  const distinct = (labels) => new Set(labels).size === labels.length;
+  const labels = splits.map((v) => format(v));
+  for (let decimals = 1; !distinct(labels) && decimals <= 6; decimals++) {
+    const finer = splits.map((v) => format(v, decimals));
+    if (distinct(finer)) return finer;
+  }
+  return labels;
 }
 
 function describe(spec) {

@@ -71,9 +71,10 @@ export function countdown(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-export function formatMs(ms) {
+/** A latency; `decimals` places of a millisecond (more for seconds, at least two). */
+export function formatMs(ms, decimals = 0) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "–";
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+  return ms >= 1000 ? `${(ms / 1000).toFixed(Math.max(2, decimals + 3))} s` : `${ms.toFixed(decimals)} ms`;
 }
 
 export function formatBytes(n) {

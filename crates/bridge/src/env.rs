@@ -9,6 +9,9 @@
 pub const BROWSER: &str = "BROWSER";
 /// `tracing` filter for logs, e.g. `coder_bridge=debug,bridge=debug`.
 pub const LOG: &str = "CODER_BRIDGE_LOG";
+/// Set and not empty: no colour codes in logs, even on a terminal
+/// (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
 /// `tracing` filter for the standalone `coder-sim` binary (default `info`).
 /// That crate cannot depend on this one, so it spells the name itself.
 pub const SIM_LOG: &str = "CODER_SIM_LOG";

@@ -11,6 +11,7 @@ pub mod error_code;
 pub mod events;
 pub mod face;
 pub mod gate;
+pub mod logging;
 pub mod paths;
 pub mod private_files;
 pub mod secret;

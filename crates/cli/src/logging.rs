@@ -1,15 +1,17 @@
 //! Logging setup. Logs go to stderr; stdout belongs to command output (and,
 //! for `stdio`, to the MCP protocol itself, so nothing else may write there).
+//! Levels and colour follow [`bridge::logging`]: quiet commands, a daemon
+//! that reports its own work, dependencies at warn unless asked.
 
-use tracing_subscriber::EnvFilter;
+use std::io::IsTerminal as _;
 
-pub fn init(stdio_mode: bool) {
-    let default = if stdio_mode { "warn" } else { "info" };
-    let filter =
-        EnvFilter::try_from_env(bridge::env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
+use bridge::logging::{self, Role};
+
+pub fn init(role: Role, verbosity: u8) {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(logging::filter(role, verbosity))
         .with_writer(std::io::stderr)
+        .with_ansi(logging::ansi(std::io::stderr().is_terminal()))
         .with_target(false)
         .try_init();
 }

@@ -19,6 +19,10 @@ mod logging;
     about = "Bridge local AI agents to a Coder deployment"
 )]
 struct Cli {
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace
+    /// (CODER_BRIDGE_LOG, a `tracing` filter, replaces this)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,7 +61,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(matches!(cli.command, Command::Stdio(_)));
+    // The daemon's log is its record of what it did; a command is quiet.
+    let role = match cli.command {
+        Command::Serve(_) | Command::Demo(_) => bridge::logging::Role::Daemon,
+        _ => bridge::logging::Role::Command,
+    };
+    logging::init(role, cli.verbose);
     // The stdio shim only shuttles bytes between two sockets: one thread keeps
     // it small and quick to start (Claude Desktop launches one per session).
     let mut builder = if matches!(cli.command, Command::Stdio(_)) {

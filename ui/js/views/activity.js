@@ -251,7 +251,8 @@ function rowFor(row, live) {
   return h("tr", { class: live ? "row-new" : null, "data-tool": row.tool ?? "", "data-outcome": outcome },
     h("td", { class: "nowrap" }, formatTime(row.at)),
     // The agent the token belongs to; what the client calls itself is secondary.
-    h("td", {}, row.agent, row.client_name && row.client_name !== row.agent ? h("div", { class: "muted small" }, "says it is ", h("q", {}, row.client_name)) : null),
+    h("td", { class: "agent" }, h("span", { class: "agent-id" }, row.agent),
+      row.client_name && row.client_name !== row.agent ? h("div", { class: "client-claim muted small" }, "says it is ", h("q", {}, row.client_name)) : null),
     h("td", {}, h("code", {}, row.tool ?? row.method)),
     h("td", {}, h("span", { class: `pill pill-${outcome}` }, OUTCOMES[outcome] ?? outcome), row.error ? h("div", { class: "error-text small" }, row.error) : null),
     h("td", { class: "num" }, formatMs(latency)),

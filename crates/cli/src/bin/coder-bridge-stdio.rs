@@ -6,7 +6,7 @@
 //! arguments are `coder-bridge stdio`'s, plus `--bridge <path>`: the
 //! `coder-bridge` to run as `serve` when no daemon answers.
 
-use std::process::ExitCode;
+use std::{io::IsTerminal as _, process::ExitCode};
 
 use bridge::server::stdio::{ShimArgs, args::Parsed, args::USAGE, run_shim};
 
@@ -55,6 +55,7 @@ fn main() -> ExitCode {
 fn init_logging() {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(bridge::logging::ansi(std::io::stderr().is_terminal()))
         .with_target(false);
     let _ = match std::env::var(bridge::env::LOG) {
         Ok(directives) if !directives.trim().is_empty() => builder

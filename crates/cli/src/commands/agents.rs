@@ -18,15 +18,18 @@ pub struct Args {
     pub port: Option<u16>,
 }
 
-/// One agent in `--json` output: its status, or why it could not be read.
+/// One agent in `--json` output: its status, which names the agent, or the
+/// agent and why its status could not be read. Untagged, so both are flat
+/// objects with `agent` and `display_name` once.
 #[derive(Debug, Serialize)]
-struct Row {
-    agent: &'static str,
-    display_name: &'static str,
-    #[serde(flatten)]
-    status: Option<Status>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<RowError>,
+#[serde(untagged)]
+enum Row {
+    Read(Status),
+    Unreadable {
+        agent: &'static str,
+        display_name: &'static str,
+        error: RowError,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -46,20 +49,14 @@ fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
     let rows: Vec<Row> = clients::agents()
         .iter()
         .map(|agent| match clients::status(agent.id, &ctx) {
-            Ok(status) => Row {
+            Ok(status) => Row::Read(status),
+            Err(err) => Row::Unreadable {
                 agent: agent.id,
                 display_name: agent.display_name,
-                status: Some(status),
-                error: None,
-            },
-            Err(err) => Row {
-                agent: agent.id,
-                display_name: agent.display_name,
-                status: None,
-                error: Some(RowError {
+                error: RowError {
                     code: err.code(),
                     message: err.to_string(),
-                }),
+                },
             },
         })
         .collect();
@@ -76,8 +73,8 @@ fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
         "AGENT", "INSTALLED", "CONFIGURED", "UP TO DATE"
     );
     for row in &rows {
-        match (&row.status, &row.error) {
-            (Some(s), _) => {
+        match row {
+            Row::Read(s) => {
                 let configured = match s.entry {
                     EntryState::Foreign => "foreign",
                     _ => yes_no(s.configured),
@@ -89,7 +86,7 @@ fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
                 };
                 println!(
                     "{:<16} {:<10} {:<11} {:<11} {}",
-                    row.agent,
+                    s.agent,
                     yes_no(s.installed),
                     configured,
                     up_to_date,
@@ -106,15 +103,13 @@ fn run_blocking(args: &Args) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            (None, Some(err)) => println!("{:<16} ! {}", row.agent, err.message),
-            (None, None) => {}
+            Row::Unreadable { agent, error, .. } => println!("{agent:<16} ! {}", error.message),
         }
     }
-    if rows.iter().any(|r| {
-        r.status
-            .as_ref()
-            .is_some_and(|s| s.configured && !s.up_to_date)
-    }) {
+    if rows
+        .iter()
+        .any(|r| matches!(r, Row::Read(s) if s.configured && !s.up_to_date))
+    {
         println!("\nRun `coder-bridge configure <agent>` to repair an out-of-date entry.");
     }
     Ok(ExitCode::SUCCESS)
