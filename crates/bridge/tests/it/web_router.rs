@@ -2,8 +2,6 @@
 //! the `Router` (`tower::ServiceExt::oneshot`), so what a layer answers is
 //! seen alone, with no client, proxy or connection in between.
 
-use std::sync::{Arc, OnceLock};
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -118,7 +116,7 @@ impl Web {
     }
 
     fn router(&self) -> Router {
-        bridge::web::router(Arc::new(OnceLock::from(self.bridge.clone())))
+        bridge::web::router(self.bridge.clone())
     }
 
     fn host(&self) -> String {
