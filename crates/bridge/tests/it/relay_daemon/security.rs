@@ -60,11 +60,15 @@ async fn spoofed_host_and_origin_are_forbidden() {
     let evil_host = format!("attacker.example:{port}");
     let (status, _, body) = post(&h, Some(&token), &[("host", &evil_host)]).await;
     assert_eq!(status, 403, "{body}");
+    // One guard for every route: the control API's error shape, on /mcp too.
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(body["error"]["code"], "forbidden_host", "{body}");
     let (status, _, _) = post(&h, Some(&token), &[("host", "127.0.0.1:1")]).await;
     assert_eq!(status, 403);
 
     let (status, _, body) = post(&h, Some(&token), &[("origin", "http://attacker.example")]).await;
     assert_eq!(status, 403, "{body}");
+    assert!(body.contains("\"forbidden_origin\""), "{body}");
     let own = format!("http://localhost:{port}");
     let (status, _, _) = post(&h, Some(&token), &[("origin", &own)]).await;
     assert_eq!(status, 200, "our own origin is fine");
