@@ -42,7 +42,8 @@ use std::{
 use rmcp::{
     RoleClient, ServiceError,
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
+        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorCode,
+        GetPromptRequest,
         GetPromptRequestParams, GetPromptResponse, ListPromptsResult, ListToolsResult, PingRequest,
         ServerResult,
     },
@@ -314,6 +315,30 @@ impl Relay {
         }
     }
 
+    /// The tool list fetched again now, whatever is cached (the policy page
+    /// shows what Coder serves at this moment).
+    pub async fn refresh_tools(&self) -> Result<Arc<ListToolsResult>, RelayError> {
+        self.inner.shared.invalidate_tools();
+        self.list_tools().await
+    }
+
+    /// Fetches the tool list on `conn` (which also renews rmcp's copy of the
+    /// schemas it builds `Mcp-Param-*` headers from) and caches it.
+    async fn refetch_tools(&self, conn: &Conn) {
+        self.inner.shared.invalidate_tools();
+        let generation = self.inner.shared.tools_generation.load(Ordering::Acquire);
+        match tokio::time::timeout(TOOL_INFO_TIMEOUT, conn.peer().list_all_tools()).await {
+            Ok(Ok(tools)) => {
+                if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
+                    *lock(&self.inner.shared.tools) =
+                        Some(Arc::new(ListToolsResult::with_all_items(tools)));
+                }
+            }
+            Ok(Err(e)) => tracing::debug!("refreshing the tool list failed: {e}"),
+            Err(_) => tracing::debug!("refreshing the tool list timed out"),
+        }
+    }
+
     pub async fn list_prompts(&self) -> Result<Arc<ListPromptsResult>, RelayError> {
         if let Some(cached) = lock(&self.inner.shared.prompts).clone() {
             return Ok(cached);
@@ -387,6 +412,7 @@ impl Relay {
     ) -> Result<CallToolResponse, RelayError> {
         let deadline = Instant::now() + self.inner.options.retry_window;
         let mut backoff = Backoff::new(self.inner.options.backoff_cap);
+        let mut refreshed_for_headers = false;
         loop {
             let conn = tokio::select! {
                 c = self.connected(deadline) => c?,
@@ -438,6 +464,25 @@ impl Relay {
                                 "tools/call answered with {}",
                                 result_kind(&other)
                             )));
+                        }
+                        // SEP-2243: a server checks the `Mcp-*` headers
+                        // against the body before it processes a request, so
+                        // this call did not run. The usual cause is a tool
+                        // list older than Coder's (a schema that now wants an
+                        // argument in a header too): fetch it again, once,
+                        // and re-send.
+                        Err(ServiceError::McpError(e))
+                            if e.code == ErrorCode::HEADER_MISMATCH && !refreshed_for_headers =>
+                        {
+                            refreshed_for_headers = true;
+                            sent.store(false, Ordering::Release);
+                            tracing::info!(
+                                tool = %params.name,
+                                "Coder refused the request's headers ({}); refreshing the tool list and re-sending once",
+                                e.message
+                            );
+                            self.refetch_tools(&conn).await;
+                            continue;
                         }
                         Err(e) => match self.judge(&e, &conn).await {
                             Judged::Fail(err) => return Err(err),

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::digest::ArgumentsDigest;
 use super::face::AnsweredBy;
 use super::highlight::{ArgumentField, Highlight};
-use crate::policy::PolicyError;
+use crate::policy::{PolicyError, definition::DefinitionDigest};
 
 /// A call waiting for the user, as the faces show it: every argument whole
 /// and verbatim, nothing masked or cut.
@@ -132,6 +132,11 @@ pub struct Ask {
     pub deployment_host: Option<String>,
     pub irreversible: bool,
     pub starts_workspace: bool,
+    /// Warnings from the policy to show first (a destructive new tool, a
+    /// tool whose definition changed since it was allowed).
+    pub notes: Vec<String>,
+    /// The tool's definition as the deployment serves it, when known.
+    pub definition: Option<DefinitionDigest>,
 }
 
 #[derive(Debug, thiserror::Error)]

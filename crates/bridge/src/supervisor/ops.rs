@@ -364,11 +364,14 @@ impl BridgeHandle {
     pub async fn policy(&self) -> PolicyView {
         let relay = self.core.daemon.relay().clone();
         // Showing the policy page must not send the user to a sign-in.
-        let list = crate::auth::without_auto_sign_in(relay.list_tools());
+        // Fresh, not cached: the page shows what Coder serves now, and a
+        // changed definition resets its "allow" before it is shown.
+        let list = crate::auth::without_auto_sign_in(relay.refresh_tools());
         let upstream: Vec<Tool> = match tokio::time::timeout(TOOL_LIST_WAIT, list).await {
             Ok(Ok(list)) => list.tools.clone(),
             _ => Vec::new(),
         };
+        let changed = crate::policy::pins::reconcile_in_background(&self.core.policy, &upstream).await;
         let overrides = self.core.policy.overrides();
         let mut names: BTreeSet<String> = upstream.iter().map(|t| t.name.to_string()).collect();
         names.extend(builtin::CODER_TOOLS.iter().map(|t| t.name.to_owned()));
@@ -411,6 +414,11 @@ impl BridgeHandle {
                     starts_workspace: row.is_some_and(|r| r.starts_workspace),
                     overrides: per,
                     set_by,
+                    news: super::views::ToolNews {
+                        new: info.is_some() && row.is_none(),
+                        destructive: row.is_none() && builtin::destructive_hint(info),
+                        changed: changed.get(&name).cloned(),
+                    },
                 }
             })
             .collect();

@@ -137,6 +137,7 @@ fn local_view() -> anyhow::Result<PolicyView> {
                     .collect(),
                 overrides,
                 tool,
+                news: Default::default(),
             }
         })
         .collect();
