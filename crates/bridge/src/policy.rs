@@ -247,9 +247,7 @@ impl Policy {
     }
 
     /// Tools whose definition changed after they were allowed, by tool.
-    pub fn changed_tools(
-        &self,
-    ) -> BTreeMap<String, store::DefinitionChange> {
+    pub fn changed_tools(&self) -> BTreeMap<String, store::DefinitionChange> {
         self.fresh_state().file.changed_tools.clone()
     }
 

@@ -43,9 +43,8 @@ use rmcp::{
     RoleClient, ServiceError,
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorCode,
-        GetPromptRequest,
-        GetPromptRequestParams, GetPromptResponse, ListPromptsResult, ListToolsResult, PingRequest,
-        ServerResult,
+        GetPromptRequest, GetPromptRequestParams, GetPromptResponse, ListPromptsResult,
+        ListToolsResult, PingRequest, ServerResult,
     },
     service::{Peer, PeerRequestOptions},
 };

@@ -15,7 +15,7 @@ use bridge::{
 };
 use coder_sim::{Era, Sim, SimConfig, probe};
 use rmcp::{
-    ClientLifecycleMode, RoleClient, ServiceExt,
+    ClientLifecycleMode, ClientServiceExt, RoleClient,
     model::{
         CallToolRequestParams, CallToolResponse, ClientConfig, ProtocolVersion, RequestMetaObject,
         Tool,
@@ -134,22 +134,22 @@ impl Setup {
 
 async fn connect(config: StreamableHttpClientTransportConfig, era: AgentEra) -> Client {
     let transport = StreamableHttpClientTransport::from_config(config);
-    let connecting = match era {
+    let mut info = ClientConfig::default();
+    let lifecycle = match era {
         AgentEra::Sessions => {
-            let mut info = ClientConfig::default();
             info.protocol_version = ProtocolVersion::V_2025_06_18;
-            info.serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+            ClientLifecycleMode::Initialize
         }
-        AgentEra::Stateless => ClientConfig::default().serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        ),
+        AgentEra::Stateless => ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
     };
-    bounded("client connect", connecting)
-        .await
-        .expect("the client connects")
+    bounded(
+        "client connect",
+        info.serve_with_lifecycle(transport, lifecycle),
+    )
+    .await
+    .expect("the client connects")
 }
 
 fn call(tool: &str, arguments: Value) -> CallToolRequestParams {
@@ -194,7 +194,10 @@ async fn an_agents_trace_context_reaches_coder_unchanged_and_its_credentials_do_
         let meta = seen.meta.as_object().expect("a meta object");
         assert_eq!(meta["traceparent"], TRACEPARENT, "{era:?}: {meta:?}");
         assert_eq!(meta["tracestate"], "congo=t61rcWkgMzE", "{era:?}");
-        assert_eq!(meta["com.example/request-label"], json!({"ticket": "OPS-12"}));
+        assert_eq!(
+            meta["com.example/request-label"],
+            json!({"ticket": "OPS-12"})
+        );
         assert!(!meta.contains_key("apiToken"), "{era:?}: {meta:?}");
         assert!(!meta.contains_key("com.example/auth"), "{era:?}: {meta:?}");
         // The bridge's own connection to Coder speaks for itself.
@@ -204,7 +207,10 @@ async fn an_agents_trace_context_reaches_coder_unchanged_and_its_credentials_do_
         );
         // 2026-07-28 routing headers on the upstream request (SEP-2243).
         assert_eq!(seen.mcp_method.as_deref(), Some("tools/call"));
-        assert_eq!(seen.mcp_name.as_deref(), Some("coder_get_authenticated_user"));
+        assert_eq!(
+            seen.mcp_name.as_deref(),
+            Some("coder_get_authenticated_user")
+        );
         assert_eq!(s.next_call().await.outcome, Outcome::Ok);
         bounded("agent close", agent.cancel()).await.ok();
     }
@@ -293,7 +299,10 @@ async fn tool_definitions_and_structured_results_are_byte_equal_through_the_rela
         let rich = tool_json(&direct_tools, probe::RICH);
         let parsed: Value = serde_json::from_slice(&rich).expect("json");
         for part in ["title", "icons", "annotations", "outputSchema"] {
-            assert!(parsed.get(part).is_some(), "{era:?}: {part} missing in {parsed}");
+            assert!(
+                parsed.get(part).is_some(),
+                "{era:?}: {part} missing in {parsed}"
+            );
         }
         for tool in &direct_tools {
             assert_eq!(
@@ -303,13 +312,18 @@ async fn tool_definitions_and_structured_results_are_byte_equal_through_the_rela
             );
         }
 
-        let direct_result = bounded("direct call", direct.call_tool_once(call(probe::RICH, json!({}))))
-            .await
-            .expect("tools/call");
-        let relayed_result =
-            bounded("relayed call", relayed.call_tool_once(call(probe::RICH, json!({}))))
-                .await
-                .expect("tools/call");
+        let direct_result = bounded(
+            "direct call",
+            direct.call_tool_once(call(probe::RICH, json!({}))),
+        )
+        .await
+        .expect("tools/call");
+        let relayed_result = bounded(
+            "relayed call",
+            relayed.call_tool_once(call(probe::RICH, json!({}))),
+        )
+        .await
+        .expect("tools/call");
         let (CallToolResponse::Complete(d), CallToolResponse::Complete(r)) =
             (&direct_result, &relayed_result)
         else {
@@ -434,7 +448,9 @@ async fn claude_code_style_client_info_names_the_client_in_the_activity() {
 async fn a_header_mismatch_refreshes_the_tool_list_once_and_resends() {
     let mut s = start().await;
     let agent = s.agent(AgentEra::Stateless).await;
-    bounded("list", agent.list_all_tools()).await.expect("tools/list");
+    bounded("list", agent.list_all_tools())
+        .await
+        .expect("tools/list");
     // Coder now wants `region` in a header too; the relay's list predates it.
     s.sim.faults().set_probe_param_header(true);
     let result = bounded(
@@ -447,8 +463,13 @@ async fn a_header_mismatch_refreshes_the_tool_list_once_and_resends() {
     assert_eq!(s.sim.counters().calls_by_tool[probe::REGIONAL], 1);
     assert_eq!(s.next_call().await.outcome, Outcome::Ok);
     // The refreshed list is what agents see now.
-    let tools = bounded("list", agent.list_all_tools()).await.expect("tools/list");
-    let regional = tools.iter().find(|t| t.name == probe::REGIONAL).expect("listed");
+    let tools = bounded("list", agent.list_all_tools())
+        .await
+        .expect("tools/list");
+    let regional = tools
+        .iter()
+        .find(|t| t.name == probe::REGIONAL)
+        .expect("listed");
     assert_eq!(
         regional.input_schema["properties"]["region"]["x-mcp-header"],
         "Region"

@@ -88,7 +88,11 @@ mod tests {
         let Value::Object(schema) = schema else {
             panic!("an object schema");
         };
-        Tool::new("coder_workspace_bash", description.to_owned(), Arc::new(schema))
+        Tool::new(
+            "coder_workspace_bash",
+            description.to_owned(),
+            Arc::new(schema),
+        )
     }
 
     #[test]

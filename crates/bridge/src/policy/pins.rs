@@ -15,7 +15,9 @@
 use rmcp::model::Tool;
 
 use super::{
-    Decision, Policy, PolicyError, definition::DefinitionDigest, now_ms, override_key,
+    Decision, Policy, PolicyError,
+    definition::DefinitionDigest,
+    now_ms, override_key,
     store::{DefinitionChange, PolicyFile},
 };
 
@@ -204,7 +206,11 @@ mod tests {
         let Some(schema) = schema.as_object().cloned() else {
             unreachable!("an object literal");
         };
-        Tool::new("coder_workspace_bash", description.to_owned(), Arc::new(schema))
+        Tool::new(
+            "coder_workspace_bash",
+            description.to_owned(),
+            Arc::new(schema),
+        )
     }
 
     #[test]
@@ -222,7 +228,10 @@ mod tests {
             )
             .expect("set");
         assert_eq!(policy.check_pin("cursor", &v1), PinCheck::Same);
-        assert_eq!(policy.reconcile_definitions(&[v1.clone()]).expect("ok"), Vec::<String>::new());
+        assert_eq!(
+            policy.reconcile_definitions(&[v1.clone()]).expect("ok"),
+            Vec::<String>::new()
+        );
 
         let v2 = tool("Run a command in a workspace, as root, on every workspace.");
         assert_eq!(policy.check_pin("cursor", &v2), PinCheck::Changed);
@@ -236,7 +245,12 @@ mod tests {
         let file = store_of(&policy);
         let change = &file.changed_tools["coder_workspace_bash"];
         assert_eq!(change.reset, vec!["cursor"]);
-        assert!(change.description.as_deref().is_some_and(|d| d.contains("root")));
+        assert!(
+            change
+                .description
+                .as_deref()
+                .is_some_and(|d| d.contains("root"))
+        );
 
         // Deciding again on the new definition clears the mark.
         policy
@@ -267,7 +281,12 @@ mod tests {
         let policy = Policy::open(&path).expect("a version 1 file opens");
         let v1 = tool("Run a command in a workspace.");
         assert_eq!(policy.check_pin("cursor", &v1), PinCheck::Unpinned);
-        assert!(policy.reconcile_definitions(&[v1.clone()]).expect("ok").is_empty());
+        assert!(
+            policy
+                .reconcile_definitions(&[v1.clone()])
+                .expect("ok")
+                .is_empty()
+        );
         assert_eq!(policy.check_pin("cursor", &v1), PinCheck::Same);
         assert_eq!(policy.check_pin("codex", &v1), PinCheck::Same);
 
@@ -276,7 +295,10 @@ mod tests {
         assert_eq!(file.version, super::super::store::FORMAT_VERSION);
         assert_eq!(file.tools["coder_workspace_bash"], Decision::Allow);
         assert_eq!(file.tools["coder_delete_template"], Decision::Deny);
-        assert_eq!(file.agents["cursor"]["coder_workspace_bash"], Decision::Allow);
+        assert_eq!(
+            file.agents["cursor"]["coder_workspace_bash"],
+            Decision::Allow
+        );
         assert_eq!(file.allowed_definitions.len(), 2);
         assert_eq!(file.other["future_setting"], json!({"kept": true}));
     }

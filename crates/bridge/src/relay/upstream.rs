@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     /// with one is not cached.
     pub tools_generation: AtomicU64,
     pub prompts_generation: AtomicU64,
+    /// The MCP URL whose server answered `server/discover` as a server
+    /// older than 2026-07-28 does: reconnects to it skip the probe.
+    pub legacy_url: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -58,6 +61,7 @@ impl Shared {
             prompts: Mutex::new(None),
             tools_generation: AtomicU64::new(0),
             prompts_generation: AtomicU64::new(0),
+            legacy_url: Mutex::new(None),
         }
     }
 

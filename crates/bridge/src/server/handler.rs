@@ -369,8 +369,11 @@ impl ServerHandler for RelayServer {
         let upstream_name = upstream.name.clone();
         let relayed = self.relay.call_tool(upstream, options).await;
         match relayed {
-            Ok(CallToolResponse::InputRequired(_)) if let Some(version) = before_input_required(&context) => {
-                let message = input_required_unsupported(&format!("the call to {}", upstream_name), &version);
+            Ok(CallToolResponse::InputRequired(_))
+                if let Some(version) = before_input_required(&context) =>
+            {
+                let message =
+                    input_required_unsupported(&format!("the call to {}", upstream_name), &version);
                 let response = CallToolResponse::Complete(tool_error(message.clone()));
                 let bytes_out = call_len(&response);
                 self.finish_with(record, Outcome::Failed, Some(message), bytes_out);
@@ -447,7 +450,10 @@ impl ServerHandler for RelayServer {
             .and_then(|response| match response {
                 GetPromptResponse::InputRequired(_) => match before_input_required(&context) {
                     Some(version) => Err(ErrorData::invalid_request(
-                        input_required_unsupported(&format!("the prompt {}", record_name), &version),
+                        input_required_unsupported(
+                            &format!("the prompt {}", record_name),
+                            &version,
+                        ),
                         None,
                     )),
                     None => Ok(response),

@@ -371,7 +371,8 @@ impl BridgeHandle {
             Ok(Ok(list)) => list.tools.clone(),
             _ => Vec::new(),
         };
-        let changed = crate::policy::pins::reconcile_in_background(&self.core.policy, &upstream).await;
+        let changed =
+            crate::policy::pins::reconcile_in_background(&self.core.policy, &upstream).await;
         let overrides = self.core.policy.overrides();
         let mut names: BTreeSet<String> = upstream.iter().map(|t| t.name.to_string()).collect();
         names.extend(builtin::CODER_TOOLS.iter().map(|t| t.name.to_owned()));
@@ -405,6 +406,7 @@ impl BridgeHandle {
                         .clone()
                         .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone()))
                 });
+                let was_changed = changed.get(&name).cloned();
                 ToolPolicyView {
                     tool: name,
                     title,
@@ -417,7 +419,7 @@ impl BridgeHandle {
                     news: super::views::ToolNews {
                         new: info.is_some() && row.is_none(),
                         destructive: row.is_none() && builtin::destructive_hint(info),
-                        changed: changed.get(&name).cloned(),
+                        changed: was_changed,
                     },
                 }
             })

@@ -125,7 +125,10 @@ pub(crate) fn call(request: &CallToolRequestParams) -> Option<CallToolResponse> 
                 .and_then(|a| a.get("region"))
                 .and_then(Value::as_str)
                 .unwrap_or("none");
-            Some(CallToolResult::success(vec![ContentBlock::text(format!("region: {region}"))]).into())
+            Some(
+                CallToolResult::success(vec![ContentBlock::text(format!("region: {region}"))])
+                    .into(),
+            )
         }
         _ => None,
     }

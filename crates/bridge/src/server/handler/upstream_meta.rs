@@ -84,7 +84,9 @@ pub(super) fn credential_key(key: &str) -> bool {
         .filter(|c| !matches!(c, '-' | '_' | '.' | '/' | ' '))
         .flat_map(char::to_lowercase)
         .collect();
-    CREDENTIAL_KEY_PARTS.iter().any(|part| squashed.contains(part))
+    CREDENTIAL_KEY_PARTS
+        .iter()
+        .any(|part| squashed.contains(part))
 }
 
 /// Whether any string in `value` (at any depth, keys of nested objects
@@ -143,7 +145,8 @@ mod tests {
     }
 
     fn keys(meta: Option<RequestMetaObject>) -> Vec<String> {
-        meta.map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        meta.map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
