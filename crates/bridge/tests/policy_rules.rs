@@ -74,7 +74,11 @@ fn annotations_decide_for_unknown_tools() {
         "coder_workspace_bash",
         Some(ToolAnnotations::new().read_only(false).destructive(true)),
     );
-    assert!(!policy.effective("cursor", "coder_workspace_bash", Some(&bash)).destructive);
+    assert!(
+        !policy
+            .effective("cursor", "coder_workspace_bash", Some(&bash))
+            .destructive
+    );
 }
 
 #[test]

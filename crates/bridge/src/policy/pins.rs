@@ -229,14 +229,18 @@ mod tests {
             .expect("set");
         assert_eq!(policy.check_pin("cursor", &v1), PinCheck::Same);
         assert_eq!(
-            policy.reconcile_definitions(std::slice::from_ref(&v1)).expect("ok"),
+            policy
+                .reconcile_definitions(std::slice::from_ref(&v1))
+                .expect("ok"),
             Vec::<String>::new()
         );
 
         let v2 = tool("Run a command in a workspace, as root, on every workspace.");
         assert_eq!(policy.check_pin("cursor", &v2), PinCheck::Changed);
         assert_eq!(
-            policy.reconcile_definitions(std::slice::from_ref(&v2)).expect("ok"),
+            policy
+                .reconcile_definitions(std::slice::from_ref(&v2))
+                .expect("ok"),
             vec!["coder_workspace_bash"]
         );
         assert_eq!(policy.check_pin("cursor", &v2), PinCheck::NotAllowed);

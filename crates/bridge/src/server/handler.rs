@@ -11,16 +11,17 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities,
-        ServerConfig,
+        ListToolsResult, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig,
     },
     service::{NotificationContext, Peer, RequestContext},
 };
 use serde::Serialize;
 
+mod input_required;
 mod measure;
 mod upstream_meta;
 
+use self::input_required::{before_input_required, input_required_unsupported};
 use self::measure::{
     bind_to_approval, body_len, call_len, json_len, mark_complete, outcome_of, prompt_len,
 };
@@ -166,23 +167,6 @@ fn client_name(context: &RequestContext<RoleServer>) -> Option<String> {
         .map(|i| i.name)
         .or_else(|| context.peer.peer_info().map(|p| p.client_info.name.clone()))
         .map(|name| limits::bounded_client_name(&name))
-}
-
-/// The negotiated protocol is older than 2026-07-28, which has no
-/// multi-round-trip requests (SEP-2322).
-fn before_input_required(context: &RequestContext<RoleServer>) -> Option<String> {
-    let version = context.protocol_version()?;
-    (version.as_str() < ProtocolVersion::V_2026_07_28.as_str()).then(|| version.to_string())
-}
-
-/// What an agent on an older protocol is told when Coder asks for more input.
-fn input_required_unsupported(what: &str, version: &str) -> String {
-    format!(
-        "Coder needs more input to complete {what} (it answered `input_required`, a \
-         multi-round-trip request of MCP 2026-07-28), but this agent's connection uses MCP \
-         {version}, which cannot carry it. Coder did not complete the request. Use an agent \
-         that speaks MCP 2026-07-28, or do this in Coder directly."
-    )
 }
 
 /// The refusal of a call whose tool name or arguments are out of bounds.
