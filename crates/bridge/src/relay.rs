@@ -256,7 +256,7 @@ impl Relay {
 
     /// The tool list, from the cache when it is fresh.
     pub async fn list_tools(&self) -> Result<Arc<ListToolsResult>, RelayError> {
-        if let Some(cached) = lock(&self.inner.shared.tools).clone() {
+        if let Some(cached) = self.inner.shared.cached_tools() {
             return Ok(cached);
         }
         let generation = self.inner.shared.tools_generation.load(Ordering::Acquire);
@@ -267,7 +267,7 @@ impl Relay {
         // A list-changed notification that arrived meanwhile wins: do not
         // cache what may already be stale.
         if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
-            *lock(&self.inner.shared.tools) = Some(result.clone());
+            self.inner.shared.cache_tools(result.clone());
         }
         Ok(result)
     }
@@ -279,7 +279,7 @@ impl Relay {
     /// attempt.
     pub async fn tool(&self, name: &str) -> crate::gate::ToolLookup {
         use crate::gate::{ToolLookup, ToolRef};
-        let cached = lock(&self.inner.shared.tools).clone();
+        let cached = self.inner.shared.cached_tools();
         let from_cache = cached.is_some();
         let list = match cached {
             Some(list) => list,
@@ -307,7 +307,7 @@ impl Relay {
         };
         let list = Arc::new(ListToolsResult::with_all_items(tools));
         if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
-            *lock(&self.inner.shared.tools) = Some(list.clone());
+            self.inner.shared.cache_tools(list.clone());
         }
         match ToolRef::find(list, name) {
             Some(tool) => ToolLookup::Known(tool),

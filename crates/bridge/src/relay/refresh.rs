@@ -5,7 +5,7 @@ use std::sync::{Arc, atomic::Ordering};
 
 use rmcp::model::ListToolsResult;
 
-use super::{Relay, RelayError, TOOL_INFO_TIMEOUT, connection::Conn, upstream::lock};
+use super::{Relay, RelayError, TOOL_INFO_TIMEOUT, connection::Conn};
 
 impl Relay {
     /// The tool list fetched again now, whatever is cached (the policy page
@@ -23,8 +23,9 @@ impl Relay {
         match tokio::time::timeout(TOOL_INFO_TIMEOUT, conn.peer().list_all_tools()).await {
             Ok(Ok(tools)) => {
                 if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
-                    *lock(&self.inner.shared.tools) =
-                        Some(Arc::new(ListToolsResult::with_all_items(tools)));
+                    self.inner
+                        .shared
+                        .cache_tools(Arc::new(ListToolsResult::with_all_items(tools)));
                 }
             }
             Ok(Err(e)) => tracing::debug!("refreshing the tool list failed: {e}"),
