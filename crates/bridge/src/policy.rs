@@ -308,16 +308,19 @@ impl Policy {
         .map(|_| ())
     }
 
-    /// Removes an override; returns whether there was one.
+    /// Removes an override; returns whether there was one (or a "changed"
+    /// mark on the tool, which going back to the default answers).
     pub fn clear_override(&self, agent: Option<&str>, tool: &str) -> Result<bool, PolicyError> {
         check_names(agent, tool)?;
         self.modify(|file| {
             file.set_by.remove(&override_key(agent, tool));
             file.allowed_definitions.remove(&override_key(agent, tool));
-            match agent {
+            // Going back to the default is a decision on the new definition too.
+            let answered = file.changed_tools.remove(tool).is_some();
+            let removed = match agent {
                 Some(agent) => {
                     let Some(map) = file.agents.get_mut(agent) else {
-                        return false;
+                        return answered;
                     };
                     let removed = map.remove(tool).is_some();
                     if map.is_empty() {
@@ -326,7 +329,8 @@ impl Policy {
                     removed
                 }
                 None => file.tools.remove(tool).is_some(),
-            }
+            };
+            removed || answered
         })
     }
 
