@@ -116,6 +116,8 @@ mod tests {
             deployment_host: Some("coder.example.com".into()),
             irreversible: false,
             starts_workspace: false,
+            notes: Vec::new(),
+            definition: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -92,7 +92,7 @@ async function stop(child) {
  * Returns { home, env, sim: {url, clientId, clientSecret, ...}, daemon: {origin, port},
  *           token, request(method, path, body), ticketUrl(), stop() }.
  */
-export async function startStack() {
+export async function startStack({ simArgs = [], logPrefix = "" } = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "cb-ui-"));
   const env = {
     ...process.env,
@@ -112,9 +112,9 @@ export async function startStack() {
   delete env.DBUS_SESSION_BUS_ADDRESS;
 
   const children = [];
-  const stack = { home, env, children };
+  const stack = { home, env, children, logPrefix };
   try {
-    const sim = start("coder-sim", ["--port", "0"], env, "coder-sim.log");
+    const sim = start("coder-sim", ["--port", "0", ...simArgs], env, `${logPrefix}coder-sim.log`);
     children.push(sim);
     stack.sim = await within(STARTUP_MS, "coder-sim to print its URL", readSimFacts(sim));
 
@@ -160,7 +160,7 @@ let daemonStarts = 0;
 async function startDaemon(stack) {
   const { port } = stack.daemon;
   daemonStarts += 1;
-  const log = daemonStarts === 1 ? "daemon.log" : `daemon-${daemonStarts}.log`;
+  const log = `${stack.logPrefix}${daemonStarts === 1 ? "daemon.log" : `daemon-${daemonStarts}.log`}`;
   const daemon = start("coder-bridge", ["serve", "--port", String(port)], { ...stack.env, CODER_BRIDGE_PORT: String(port) }, log);
   stack.children.push(daemon);
   stack.daemonProcess = daemon;

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::policy::{Decision, Policy, PolicyError};
+use crate::policy::{Decision, Policy, PolicyError, definition::DefinitionDigest};
 
 pub use self::gate::PolicyGate;
 pub use self::types::{
@@ -58,6 +58,8 @@ struct Inner {
 #[derive(Debug)]
 struct Pending {
     request: ConsentRequest,
+    /// The tool's definition the user is asked about: "allow always" is bound to it.
+    definition: Option<DefinitionDigest>,
     reply: oneshot::Sender<(ConsentAnswer, AnsweredBy)>,
 }
 
@@ -114,6 +116,7 @@ impl ConsentQueue {
             || "{}".to_owned(),
             |a| serde_json::to_string_pretty(a).unwrap_or_default(),
         );
+        let definition = ask.definition.clone();
         let request = ConsentRequest {
             id: Uuid::new_v4(),
             warnings: warnings(&ask),
@@ -153,6 +156,7 @@ impl ConsentQueue {
             pending.insert(
                 id,
                 Pending {
+                    definition: definition.clone(),
                     request: request.clone(),
                     reply,
                 },
@@ -216,7 +220,7 @@ impl ConsentQueue {
         by: AnsweredBy,
         seen: Option<&ArgumentsDigest>,
     ) -> Result<(), ConsentError> {
-        let (agent, tool) = {
+        let (agent, tool, definition) = {
             let pending = self.lock();
             let entry = pending.get(&id).ok_or(ConsentError::NotFound(id))?;
             if let Some(seen) = seen
@@ -228,13 +232,23 @@ impl ConsentQueue {
                     actual: entry.request.digest.to_string(),
                 });
             }
-            (entry.request.agent.clone(), entry.request.tool.clone())
+            (
+                entry.request.agent.clone(),
+                entry.request.tool.clone(),
+                entry.definition.clone(),
+            )
         };
         if answer == ConsentAnswer::AllowAlways {
             let policy = self.inner.policy.clone();
             let setter = by.clone();
             tokio::task::spawn_blocking(move || {
-                policy.set_override_by(Some(&agent), &tool, Decision::Allow, &setter)
+                policy.set_override_for_definition(
+                    Some(&agent),
+                    &tool,
+                    Decision::Allow,
+                    &setter,
+                    definition.as_ref(),
+                )
             })
             .await
             .map_err(|e| {
@@ -316,7 +330,7 @@ fn resolution_of(answer: ConsentAnswer) -> Resolution {
 }
 
 fn warnings(ask: &Ask) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = ask.notes.clone();
     if ask.irreversible {
         out.push("This cannot be undone.".to_owned());
     }

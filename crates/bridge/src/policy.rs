@@ -7,6 +7,8 @@
 //! running daemon without a restart.
 
 pub mod builtin;
+pub mod definition;
+pub mod pins;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -90,6 +92,9 @@ pub struct Rule {
     pub irreversible: bool,
     /// The tool starts the workspace it names if it is stopped.
     pub starts_workspace: bool,
+    /// A tool Coder Bridge has no row for, annotated `destructiveHint`: the
+    /// consent prompt warns that it may delete or overwrite data.
+    pub destructive: bool,
 }
 
 /// The user's overrides, as shown by `coder-bridge policy`.
@@ -218,6 +223,7 @@ impl Policy {
             source,
             irreversible: row.is_some_and(|t| t.irreversible),
             starts_workspace: row.is_some_and(|t| t.starts_workspace),
+            destructive: row.is_none() && builtin::destructive_hint(info),
         }
     }
 
@@ -238,6 +244,11 @@ impl Policy {
     /// The rule the defaults alone give (no overrides), for showing next to them.
     pub fn default_for(tool: &str, info: Option<&Tool>) -> (Decision, Source) {
         default_rule(tool, info)
+    }
+
+    /// Tools whose definition changed after they were allowed, by tool.
+    pub fn changed_tools(&self) -> BTreeMap<String, store::DefinitionChange> {
+        self.fresh_state().file.changed_tools.clone()
     }
 
     /// The user's overrides as they are on disk now.
@@ -275,7 +286,14 @@ impl Policy {
                 Some(agent) => file.agents.entry(agent.to_owned()).or_default(),
                 None => &mut file.tools,
             };
-            let changed = map.insert(tool.to_owned(), decision) != Some(decision);
+            let mut changed = map.insert(tool.to_owned(), decision) != Some(decision);
+            // A decision given now is for the definition served now: any
+            // earlier binding goes, and the "changed" mark is answered.
+            changed |= file
+                .allowed_definitions
+                .remove(&override_key(agent, tool))
+                .is_some();
+            changed |= file.changed_tools.remove(tool).is_some();
             if changed {
                 file.set_by.insert(
                     override_key(agent, tool),
@@ -290,15 +308,19 @@ impl Policy {
         .map(|_| ())
     }
 
-    /// Removes an override; returns whether there was one.
+    /// Removes an override; returns whether there was one (or a "changed"
+    /// mark on the tool, which going back to the default answers).
     pub fn clear_override(&self, agent: Option<&str>, tool: &str) -> Result<bool, PolicyError> {
         check_names(agent, tool)?;
         self.modify(|file| {
             file.set_by.remove(&override_key(agent, tool));
-            match agent {
+            file.allowed_definitions.remove(&override_key(agent, tool));
+            // Going back to the default is a decision on the new definition too.
+            let answered = file.changed_tools.remove(tool).is_some();
+            let removed = match agent {
                 Some(agent) => {
                     let Some(map) = file.agents.get_mut(agent) else {
-                        return false;
+                        return answered;
                     };
                     let removed = map.remove(tool).is_some();
                     if map.is_empty() {
@@ -307,7 +329,8 @@ impl Policy {
                     removed
                 }
                 None => file.tools.remove(tool).is_some(),
-            }
+            };
+            removed || answered
         })
     }
 

@@ -27,6 +27,7 @@ pub mod backoff;
 mod connection;
 pub mod http;
 mod liveness;
+mod refresh;
 mod types;
 mod upstream;
 
@@ -42,9 +43,9 @@ use std::{
 use rmcp::{
     RoleClient, ServiceError,
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, GetPromptRequest,
-        GetPromptRequestParams, GetPromptResponse, ListPromptsResult, ListToolsResult, PingRequest,
-        ServerResult,
+        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorCode,
+        GetPromptRequest, GetPromptRequestParams, GetPromptResponse, ListPromptsResult,
+        ListToolsResult, PingRequest, ServerResult,
     },
     service::{Peer, PeerRequestOptions},
 };
@@ -255,7 +256,7 @@ impl Relay {
 
     /// The tool list, from the cache when it is fresh.
     pub async fn list_tools(&self) -> Result<Arc<ListToolsResult>, RelayError> {
-        if let Some(cached) = lock(&self.inner.shared.tools).clone() {
+        if let Some(cached) = self.inner.shared.cached_tools() {
             return Ok(cached);
         }
         let generation = self.inner.shared.tools_generation.load(Ordering::Acquire);
@@ -266,7 +267,7 @@ impl Relay {
         // A list-changed notification that arrived meanwhile wins: do not
         // cache what may already be stale.
         if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
-            *lock(&self.inner.shared.tools) = Some(result.clone());
+            self.inner.shared.cache_tools(result.clone());
         }
         Ok(result)
     }
@@ -278,7 +279,7 @@ impl Relay {
     /// attempt.
     pub async fn tool(&self, name: &str) -> crate::gate::ToolLookup {
         use crate::gate::{ToolLookup, ToolRef};
-        let cached = lock(&self.inner.shared.tools).clone();
+        let cached = self.inner.shared.cached_tools();
         let from_cache = cached.is_some();
         let list = match cached {
             Some(list) => list,
@@ -306,7 +307,7 @@ impl Relay {
         };
         let list = Arc::new(ListToolsResult::with_all_items(tools));
         if self.inner.shared.tools_generation.load(Ordering::Acquire) == generation {
-            *lock(&self.inner.shared.tools) = Some(list.clone());
+            self.inner.shared.cache_tools(list.clone());
         }
         match ToolRef::find(list, name) {
             Some(tool) => ToolLookup::Known(tool),
@@ -387,6 +388,7 @@ impl Relay {
     ) -> Result<CallToolResponse, RelayError> {
         let deadline = Instant::now() + self.inner.options.retry_window;
         let mut backoff = Backoff::new(self.inner.options.backoff_cap);
+        let mut refreshed_for_headers = false;
         loop {
             let conn = tokio::select! {
                 c = self.connected(deadline) => c?,
@@ -438,6 +440,25 @@ impl Relay {
                                 "tools/call answered with {}",
                                 result_kind(&other)
                             )));
+                        }
+                        // SEP-2243: a server checks the `Mcp-*` headers
+                        // against the body before it processes a request, so
+                        // this call did not run. The usual cause is a tool
+                        // list older than Coder's (a schema that now wants an
+                        // argument in a header too): fetch it again, once,
+                        // and re-send.
+                        Err(ServiceError::McpError(e))
+                            if e.code == ErrorCode::HEADER_MISMATCH && !refreshed_for_headers =>
+                        {
+                            refreshed_for_headers = true;
+                            sent.store(false, Ordering::Release);
+                            tracing::info!(
+                                tool = %params.name,
+                                "Coder refused the request's headers ({}); refreshing the tool list and re-sending once",
+                                e.message
+                            );
+                            self.refetch_tools(&conn).await;
+                            continue;
                         }
                         Err(e) => match self.judge(&e, &conn).await {
                             Judged::Fail(err) => return Err(err),

@@ -83,6 +83,11 @@ pub struct SimConfig {
     /// `client_id_metadata_document_supported` and take the URL of a
     /// document the simulator hosts as a `client_id`. Not a Coder feature.
     pub client_metadata_documents: bool,
+    /// Also serve the simulator's probe tools (`sim_probe_*`, not Coder's):
+    /// a tool with title, icons and output schema, and one that answers
+    /// `input_required`; and `POST /sim/probe/redefine` to change a tool's
+    /// description at run time.
+    pub probe_tools: bool,
 }
 
 /// The demo user's session token unless a config says otherwise. Shaped like
@@ -107,6 +112,7 @@ impl Default for SimConfig {
             iss_parameter: false,
             access_host: None,
             client_metadata_documents: false,
+            probe_tools: false,
         }
     }
 }
@@ -150,6 +156,10 @@ impl SimConfig {
     }
     pub fn client_metadata_documents(mut self, enabled: bool) -> Self {
         self.client_metadata_documents = enabled;
+        self
+    }
+    pub fn probe_tools(mut self, enabled: bool) -> Self {
+        self.probe_tools = enabled;
         self
     }
     pub fn with_app(mut self, app: AppSpec) -> Self {

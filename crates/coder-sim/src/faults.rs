@@ -61,6 +61,10 @@ pub struct Faults {
     provider_enabled: AtomicBool,
     dcr_enabled: AtomicBool,
     tampering: Mutex<Tampering>,
+    /// Tool descriptions replaced at run time, by tool name.
+    redefined: Mutex<BTreeMap<String, String>>,
+    /// The regional probe tool asks for its `region` in a header too.
+    probe_param_header: AtomicBool,
     store: Arc<Store>,
 }
 
@@ -84,6 +88,8 @@ impl Faults {
             provider_enabled: AtomicBool::new(provider_enabled),
             dcr_enabled: AtomicBool::new(dcr_enabled),
             tampering: Mutex::new(Tampering::default()),
+            redefined: Mutex::new(BTreeMap::new()),
+            probe_param_header: AtomicBool::new(false),
             store,
         }
     }
@@ -140,6 +146,36 @@ impl Faults {
     /// claims to come from another authorization server).
     pub fn set_callback_iss(&self, iss: Option<&str>) {
         self.tamper().callback_iss = iss.map(str::to_owned);
+    }
+
+    /// Serve `description` for `tool` from now on, as a deployment upgraded
+    /// to a release that changed what the tool does would.
+    pub fn redefine_tool(&self, tool: &str, description: &str) {
+        self.redefined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tool.to_owned(), description.to_owned());
+    }
+
+    /// From now on the regional probe tool's schema marks `region` with
+    /// `x-mcp-header` (SEP-2243), so a client whose tool list predates it
+    /// sends no `Mcp-Param-Region` header and is answered `HeaderMismatch`.
+    pub fn set_probe_param_header(&self, on: bool) {
+        self.probe_param_header.store(on, Ordering::SeqCst);
+    }
+
+    pub(crate) fn probe_param_header(&self) -> bool {
+        self.probe_param_header.load(Ordering::SeqCst)
+    }
+
+    /// The description to serve for `tool`: the replaced one, else `original`.
+    pub(crate) fn description_of(&self, tool: &str, original: &str) -> String {
+        self.redefined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tool)
+            .cloned()
+            .unwrap_or_else(|| original.to_owned())
     }
 
     pub(crate) fn tampering(&self) -> Tampering {
@@ -214,6 +250,18 @@ pub struct Counters {
     /// authentication), by tool name.
     pub calls_by_tool: BTreeMap<String, u64>,
     pub revocations: Vec<Revocation>,
+    /// The last call of each tool as it arrived, by tool name.
+    pub last_calls: BTreeMap<String, SeenCall>,
+}
+
+/// What a tool call carried besides its arguments, as the simulator saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenCall {
+    /// The request's `_meta`, as JSON (an empty object when there was none).
+    pub meta: serde_json::Value,
+    /// The `Mcp-Method` and `Mcp-Name` headers of the HTTP request.
+    pub mcp_method: Option<String>,
+    pub mcp_name: Option<String>,
 }
 
 /// The live counters behind [`Counters`].
@@ -227,6 +275,7 @@ pub(crate) struct CounterCells {
     pub mcp_requests: AtomicU64,
     calls_by_tool: Mutex<BTreeMap<String, u64>>,
     revocations: Mutex<Vec<Revocation>>,
+    last_calls: Mutex<BTreeMap<String, SeenCall>>,
 }
 
 impl CounterCells {
@@ -237,6 +286,13 @@ impl CounterCells {
     pub fn tool_called(&self, tool: &str) {
         let mut calls = self.calls_by_tool.lock().unwrap_or_else(|e| e.into_inner());
         *calls.entry(tool.to_owned()).or_default() += 1;
+    }
+
+    pub fn call_seen(&self, tool: &str, seen: SeenCall) {
+        self.last_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tool.to_owned(), seen);
     }
 
     pub fn revoked(&self, revocation: Revocation) {
@@ -261,6 +317,11 @@ impl CounterCells {
                 .clone(),
             revocations: self
                 .revocations
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            last_calls: self
+                .last_calls
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),

@@ -57,8 +57,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use config::{AppSpec, DEMO_SESSION_TOKEN, Era, RedirectMode, SimConfig, parse_duration};
-pub use faults::{Counters, Faults, Revocation};
+pub use faults::{Counters, Faults, Revocation, SeenCall};
 pub use store::User;
+pub use tools::probe;
 pub use tools::{ToolInfo, ToolKind, tool_catalog};
 
 use crate::faults::CounterCells;

@@ -60,6 +60,10 @@ struct Args {
     /// client IDs (SEP-991; not a Coder feature).
     #[arg(long)]
     client_metadata_documents: bool,
+    /// Also serve the simulator's probe tools (`sim_probe_*`, not Coder's)
+    /// and `POST /sim/probe/redefine {"tool", "description"}`.
+    #[arg(long)]
+    probe_tools: bool,
     /// Callback URL registered for the demo app (loopback apps match any port).
     #[arg(long, default_value = "http://127.0.0.1/callback")]
     demo_redirect_uri: String,
@@ -98,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         public_clients: !args.no_public_clients,
         iss_parameter: args.iss_parameter,
         client_metadata_documents: args.client_metadata_documents,
+        probe_tools: args.probe_tools,
         ..SimConfig::default()
     }
     .with_app(AppSpec {

@@ -32,7 +32,14 @@ pub(crate) fn router(shared: &Arc<Shared>, ct: CancellationToken) -> Router {
     let mcp_router = Router::new()
         .route(MCP_PATH, any(mcp_http::handle))
         .with_state(mcp);
-    Router::new()
+    let mut routes = Router::new();
+    if shared.config.probe_tools {
+        routes = routes.route(
+            "/sim/probe/redefine",
+            axum::routing::post(crate::tools::probe::redefine),
+        );
+    }
+    routes
         .route("/api/v2/users/me", get(api::users_me))
         .route("/api/v2/buildinfo", get(api::buildinfo))
         .merge(oauth::router(shared.clone()))

@@ -7,6 +7,7 @@
 mod args;
 mod authoring;
 mod catalog;
+pub mod probe;
 mod run;
 mod workspace;
 
@@ -56,7 +57,11 @@ impl CoderMcp {
     }
 
     fn tool(&self, info: &ToolInfo) -> Tool {
-        let tool = Tool::new(info.name, info.description, (info.schema)());
+        let description = self
+            .shared
+            .faults
+            .description_of(info.name, info.description);
+        let tool = Tool::new(info.name, description, (info.schema)());
         if !self.shared.config.annotations {
             return tool;
         }
@@ -71,6 +76,18 @@ impl CoderMcp {
                 .idempotent(false),
         };
         tool.annotate(annotations.open_world(info.name == "coder_workspace_bash"))
+    }
+
+    /// The probe tools, when the configuration serves them.
+    fn probe_tools(&self) -> Vec<Tool> {
+        if !self.shared.config.probe_tools {
+            return Vec::new();
+        }
+        let faults = &self.shared.faults;
+        probe::tools(
+            |name, original| faults.description_of(name, original),
+            faults.probe_param_header(),
+        )
     }
 }
 
@@ -119,16 +136,24 @@ impl ServerHandler for CoderMcp {
         }
     }
 
+    /// Only the probe tools are described here: the transport validates
+    /// `Mcp-Param-*` headers against these schemas, and Coder's own tools
+    /// declare none.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.probe_tools().into_iter().find(|t| t.name == name)
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = caller(&context)?;
-        let tools = tools_for(caller.toolset)
+        let mut tools: Vec<Tool> = tools_for(caller.toolset)
             .iter()
             .map(|i| self.tool(i))
             .collect();
+        tools.extend(self.probe_tools());
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -138,6 +163,15 @@ impl ServerHandler for CoderMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller(&context)?;
+        self.shared
+            .counters
+            .call_seen(&request.name, seen_call(&context));
+        if self.shared.config.probe_tools
+            && let Some(response) = probe::call(&request)
+        {
+            self.shared.counters.tool_called(&request.name);
+            return Ok(response);
+        }
         let Some(info) = tools_for(caller.toolset)
             .iter()
             .find(|i| i.name == request.name)
@@ -206,6 +240,24 @@ impl ServerHandler for CoderMcp {
             }
         };
         Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).into())
+    }
+}
+
+/// The `_meta` and `Mcp-*` headers a call arrived with, for tests to check
+/// what a relay forwarded.
+fn seen_call(context: &RequestContext<RoleServer>) -> crate::SeenCall {
+    let header = |name: &str| {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    crate::SeenCall {
+        meta: serde_json::to_value(&context.meta).unwrap_or_default(),
+        mcp_method: header("mcp-method"),
+        mcp_name: header("mcp-name"),
     }
 }
 

@@ -67,11 +67,25 @@ export function render(root, { showError, clearError }) {
       h("th", { scope: "row" },
         h("code", {}, tool.tool),
         tool.title ? h("div", { class: "muted small" }, tool.title) : null,
+        tool.new ? h("span", { class: "chip chip-new", title: "Coder added this tool after this release of Coder Bridge: its default comes from its annotations" }, "new") : null,
+        tool.destructive ? h("span", { class: "chip chip-bad" }, "destructive") : null,
         tool.irreversible ? h("span", { class: "chip chip-bad" }, "irreversible") : null,
         tool.starts_workspace ? h("span", { class: "chip chip-warn" }, "may start a workspace") : null,
+        tool.changed ? changedNote(tool) : null,
       ),
       h("td", {}, h("span", { class: `pill pill-${tool.default}`, title: SOURCES[tool.source] ?? tool.source }, LABEL[tool.default] ?? tool.default)),
       columns.map((c) => h("td", {}, cell(tool, c))),
+    );
+  }
+
+  // A tool that changed what it says it does after it was allowed always:
+  // the "allow" was reset, and it stays marked until a decision is set again.
+  function changedNote(tool) {
+    const scopes = tool.changed.reset.map((s) => (s === "*" ? "all agents" : s)).join(", ");
+    return h("div", { class: "changed-note", role: "note" },
+      h("span", { class: "chip chip-warn" }, "changed"),
+      ` Its description or inputs changed, so "Allow" (${scopes}) was reset: it asks again. `,
+      tool.changed.description ? h("q", { class: "changed-description" }, tool.changed.description) : null,
     );
   }
 

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::events::ConsentDecision;
 use crate::gate::{CallGate, GateDecision, GateRequest};
-use crate::policy::{Decision, Policy};
+use crate::policy::{Decision, Policy, definition::DefinitionDigest, pins::PinCheck};
 
 #[derive(Debug, Clone)]
 pub struct PolicyGate {
@@ -29,15 +29,67 @@ impl PolicyGate {
     }
 }
 
+impl PolicyGate {
+    /// Binds or resets the "allow" that decides this call against the
+    /// tool's definition as Coder serves it now. Returns true when an
+    /// "allow" for another definition could not be reset: the call must ask.
+    async fn check_definition(&self, request: &GateRequest) -> bool {
+        let Some(tool) = request.tool_info.as_deref() else {
+            return false;
+        };
+        let check = self.policy.check_pin(&request.agent, tool);
+        if !matches!(check, PinCheck::Changed | PinCheck::Unpinned) {
+            return false;
+        }
+        let policy = self.policy.clone();
+        let tool = tool.clone();
+        let reconciled =
+            tokio::task::spawn_blocking(move || policy.reconcile_definitions(&[tool])).await;
+        match reconciled {
+            Ok(Ok(_)) => false,
+            Ok(Err(e)) => {
+                tracing::warn!(code = e.code(), error = %e, "cannot record the tool's definition in the policy");
+                check == PinCheck::Changed
+            }
+            Err(e) => {
+                tracing::warn!("checking the tool's definition failed: {e}");
+                check == PinCheck::Changed
+            }
+        }
+    }
+
+    /// What the prompt says before anything else about the tool itself.
+    fn notes(&self, tool: &str, destructive: bool) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.policy.changed_tools().contains_key(tool) {
+            notes.push(
+                "This tool's description or inputs changed since it was allowed always; \
+                 check what it does now."
+                    .to_owned(),
+            );
+        }
+        if destructive {
+            notes.push(
+                "Coder marks this tool as destructive: it may delete or overwrite data.".to_owned(),
+            );
+        }
+        notes
+    }
+}
+
 #[async_trait::async_trait]
 impl CallGate for PolicyGate {
     async fn admit(&self, request: GateRequest) -> GateDecision {
-        let rule = self.policy.effective_call(
+        let stale_allow = self.check_definition(&request).await;
+        let mut rule = self.policy.effective_call(
             &request.agent,
             &request.tool,
             request.tool_info.as_deref(),
             request.arguments.as_ref(),
         );
+        if stale_allow && rule.decision == Decision::Allow {
+            rule.decision = Decision::Ask;
+        }
         match rule.decision {
             Decision::Allow => GateDecision::Allow(ConsentDecision::Allowed),
             Decision::Deny => GateDecision::Deny {
@@ -50,6 +102,8 @@ impl CallGate for PolicyGate {
                 by: None,
             },
             Decision::Ask => {
+                let notes = self.notes(&request.tool, rule.destructive);
+                let definition = request.tool_info.as_deref().map(DefinitionDigest::of);
                 let outcome = self
                     .queue
                     .ask(Ask {
@@ -61,6 +115,8 @@ impl CallGate for PolicyGate {
                         deployment_host: request.deployment_host,
                         irreversible: rule.irreversible,
                         starts_workspace: rule.starts_workspace,
+                        notes,
+                        definition,
                     })
                     .await;
                 match outcome {

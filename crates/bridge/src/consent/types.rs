@@ -11,7 +11,7 @@ use super::highlight::{ArgumentField, Highlight};
 use crate::agent_id::AgentId;
 use crate::digest::ArgumentsDigest;
 use crate::face::AnsweredBy;
-use crate::policy::PolicyError;
+use crate::policy::{PolicyError, definition::DefinitionDigest};
 
 /// A call waiting for the user, as the faces show it: every argument whole
 /// and verbatim, nothing masked or cut.
@@ -133,6 +133,11 @@ pub struct Ask {
     pub deployment_host: Option<String>,
     pub irreversible: bool,
     pub starts_workspace: bool,
+    /// Warnings from the policy to show first (a destructive new tool, a
+    /// tool whose definition changed since it was allowed).
+    pub notes: Vec<String>,
+    /// The tool's definition as the deployment serves it, when known.
+    pub definition: Option<DefinitionDigest>,
 }
 
 #[derive(Debug, thiserror::Error)]

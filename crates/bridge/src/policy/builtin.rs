@@ -123,6 +123,13 @@ pub fn annotation_decision(annotations: Option<&ToolAnnotations>) -> Option<Deci
     }
 }
 
+/// Whether the tool's annotations say it may destroy data. Only asked of
+/// tools the table does not know: for Coder's own, the table says more.
+pub fn destructive_hint(info: Option<&rmcp::model::Tool>) -> bool {
+    info.and_then(|t| t.annotations.as_ref())
+        .is_some_and(|a| a.read_only_hint != Some(true) && a.destructive_hint == Some(true))
+}
+
 /// Whether this particular call cannot be undone, looking at its arguments
 /// where the tool alone does not tell (a build with `transition: delete`).
 pub fn irreversible_call(tool: &str, arguments: Option<&JsonObject>) -> bool {

@@ -13,10 +13,13 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Decision, PolicyError};
+use super::{Decision, PolicyError, definition::DefinitionDigest};
 
-/// The current file format.
-pub const FORMAT_VERSION: u32 = 1;
+/// The current file format. Version 2 added `allowed_definitions` and
+/// `changed_tools`; a version 1 file reads as version 2 with both empty, and
+/// its "allow" overrides are bound to the definition of the tool first seen
+/// after the upgrade (see `policy::pins`), so nothing the user set is lost.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The file's content. Unknown top-level keys are kept so that a newer
 /// version's settings survive an older binary's write.
@@ -33,12 +36,32 @@ pub struct PolicyFile {
     /// Who set each override and when, by `"<agent or *>/<tool>"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set_by: BTreeMap<String, super::SetBy>,
+    /// The definition of the tool each "allow" override was given for, keyed
+    /// like `set_by`: a tool whose definition changes loses the override.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allowed_definitions: BTreeMap<String, DefinitionDigest>,
+    /// Tools whose definition changed after they were allowed, by tool, until
+    /// the user decides on the new definition.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changed_tools: BTreeMap<String, DefinitionChange>,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 fn format_version() -> u32 {
     FORMAT_VERSION
+}
+
+/// A tool that changed what it says it does after the user allowed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionChange {
+    /// When the change was noticed, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The scopes (`"*"` or an agent) whose "allow" was reset by it.
+    pub reset: Vec<String>,
+    /// The tool's description as it reads now (the start of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// What identifies one version of the file without reading it.

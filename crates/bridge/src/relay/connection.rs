@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use rmcp::{
-    RoleClient, ServiceError, ServiceExt,
+    ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceError,
+    model::ProtocolVersion,
     service::{ClientInitializeError, Peer, RunningService},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
@@ -17,7 +18,7 @@ use super::{
     Endpoint, Next, Relay, RelayError, RelayStatus,
     backoff::Backoff,
     http::{Audience, Failure, InjectingClient, classify_transport},
-    upstream::UpstreamHandler,
+    upstream::{UpstreamHandler, lock},
 };
 use crate::auth::MCP_PATH;
 
@@ -174,16 +175,26 @@ impl Relay {
             Endpoint::CoderMcp => Audience::CoderMcp,
             Endpoint::Fixed(_) => Audience::SameOrigin,
         };
-        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone(), audience);
-        let transport = StreamableHttpClientTransport::with_client(
-            client,
-            StreamableHttpClientTransportConfig::with_uri(url.as_str()).max_concurrent_requests(64),
-        );
-        let handler = UpstreamHandler {
-            shared: inner.shared.clone(),
+        let known_legacy = lock(&inner.shared.legacy_url).as_deref() == Some(url.as_str());
+        let mut started = if known_legacy {
+            self.start(url.as_str(), audience, ClientLifecycleMode::Initialize)
+                .await
+        } else {
+            self.start(url.as_str(), audience, modern()).await
         };
-        let started = tokio::time::timeout(inner.options.connect_timeout, handler.serve(transport));
-        match started.await {
+        if !known_legacy
+            && let Ok(Err(e)) = &started
+            && speaks_legacy_only(e)
+        {
+            tracing::info!(
+                "Coder does not speak MCP 2026-07-28 here ({e}); connecting with the session handshake"
+            );
+            *lock(&inner.shared.legacy_url) = Some(url.to_string());
+            started = self
+                .start(url.as_str(), audience, ClientLifecycleMode::Initialize)
+                .await;
+        }
+        match started {
             Ok(Ok(service)) => {
                 tracing::info!(deployment = %session.access_url, "connected to Coder's MCP endpoint");
                 // A new connection may be a restarted server with new tools.
@@ -226,6 +237,59 @@ impl Relay {
                 inner.options.connect_timeout.as_secs()
             ))),
         }
+    }
+}
+
+type Started = Result<
+    Result<RunningService<RoleClient, UpstreamHandler>, ClientInitializeError>,
+    tokio::time::error::Elapsed,
+>;
+
+impl Relay {
+    /// Opens one connection to `url` with `lifecycle`, within the connect timeout.
+    async fn start(
+        &self,
+        url: &str,
+        audience: Audience,
+        lifecycle: ClientLifecycleMode,
+    ) -> Started {
+        let inner = &self.inner;
+        let client = InjectingClient::new(inner.http.clone(), inner.credentials.clone(), audience);
+        let transport = StreamableHttpClientTransport::with_client(
+            client,
+            StreamableHttpClientTransportConfig::with_uri(url).max_concurrent_requests(64),
+        );
+        let handler = UpstreamHandler {
+            shared: inner.shared.clone(),
+        };
+        tokio::time::timeout(
+            inner.options.connect_timeout,
+            handler.serve_with_lifecycle(transport, lifecycle),
+        )
+        .await
+    }
+}
+
+/// MCP 2026-07-28 first (no handshake, per-request metadata, `Mcp-Method`
+/// and `Mcp-Name` headers): Coder's go-sdk endpoint speaks it; older
+/// releases (mcp-go, sessions) are recognised by how they fail the probe.
+fn modern() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    }
+}
+
+/// Whether a failed `server/discover` means an older server (answer it
+/// with the session handshake) rather than a problem the handshake would
+/// meet too: signed out, forbidden, no endpoint, redirected, unreachable.
+fn speaks_legacy_only(error: &ClientInitializeError) -> bool {
+    match error {
+        ClientInitializeError::TransportError { error, .. } => matches!(
+            classify_transport(error.error.as_ref()),
+            Failure::MaybeSent(_)
+        ),
+        ClientInitializeError::Cancelled => false,
+        _ => true,
     }
 }
 

@@ -7,6 +7,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
+    time::Instant,
 };
 
 use rmcp::{
@@ -34,6 +35,12 @@ pub struct ProgressSink {
     pub token: ProgressToken,
 }
 
+/// How long a fetched tool list is trusted. A stateless upstream cannot
+/// announce that a tool changed, and the policy binds "always allow" to a
+/// tool's definition, so a changed definition is noticed within this long
+/// even when nothing else makes the relay fetch the list again.
+pub(crate) const TOOLS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// State shared between the relay and its rmcp client handler. Kept apart
 /// from the relay itself so the connection does not own the relay.
 #[derive(Debug)]
@@ -42,11 +49,16 @@ pub(crate) struct Shared {
     /// Upstream progress token (chosen by our rmcp client) → agent.
     progress: Mutex<HashMap<ProgressToken, ProgressSink>>,
     pub tools: Mutex<Option<Arc<ListToolsResult>>>,
+    /// When `tools` was fetched: see [`TOOLS_MAX_AGE`].
+    tools_at: Mutex<Option<Instant>>,
     pub prompts: Mutex<Option<Arc<ListPromptsResult>>>,
     /// Bumped on every list-changed notification, so a listing that raced
     /// with one is not cached.
     pub tools_generation: AtomicU64,
     pub prompts_generation: AtomicU64,
+    /// The MCP URL whose server answered `server/discover` as a server
+    /// older than 2026-07-28 does: reconnects to it skip the probe.
+    pub legacy_url: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -55,10 +67,27 @@ impl Shared {
             notices: broadcast::channel(64).0,
             progress: Mutex::new(HashMap::new()),
             tools: Mutex::new(None),
+            tools_at: Mutex::new(None),
             prompts: Mutex::new(None),
             tools_generation: AtomicU64::new(0),
             prompts_generation: AtomicU64::new(0),
+            legacy_url: Mutex::new(None),
         }
+    }
+
+    /// The cached tool list, unless it is older than [`TOOLS_MAX_AGE`].
+    pub fn cached_tools(&self) -> Option<Arc<ListToolsResult>> {
+        let fresh = lock(&self.tools_at).is_some_and(|at| at.elapsed() < TOOLS_MAX_AGE);
+        if fresh {
+            lock(&self.tools).clone()
+        } else {
+            None
+        }
+    }
+
+    pub fn cache_tools(&self, list: Arc<ListToolsResult>) {
+        *lock(&self.tools) = Some(list);
+        *lock(&self.tools_at) = Some(Instant::now());
     }
 
     fn progress_map(&self) -> MutexGuard<'_, HashMap<ProgressToken, ProgressSink>> {

@@ -17,8 +17,11 @@ use rmcp::{
 };
 use serde::Serialize;
 
+mod input_required;
 mod measure;
+mod upstream_meta;
 
+use self::input_required::{before_input_required, input_required_unsupported};
 use self::measure::{
     bind_to_approval, body_len, call_len, json_len, mark_complete, outcome_of, prompt_len,
 };
@@ -152,15 +155,18 @@ impl RelayServer {
 }
 
 /// What the client calls itself, bounded: it is the agent's to choose.
+///
+/// A 2026-07-28 agent has no handshake and names itself on every request
+/// (`io.modelcontextprotocol/clientInfo` in `_meta`); rmcp's stand-in peer
+/// info for such a request names rmcp, not the client, so the request's own
+/// claim comes first. Session-era agents named themselves in `initialize`.
 fn client_name(context: &RequestContext<RoleServer>) -> Option<String> {
-    let info = context.peer.peer_info();
-    match info {
-        Some(info) => Some(limits::bounded_client_name(&info.client_info.name)),
-        None => context
-            .meta
-            .client_info()
-            .map(|i| limits::bounded_client_name(&i.name)),
-    }
+    context
+        .meta
+        .client_info()
+        .map(|i| i.name)
+        .or_else(|| context.peer.peer_info().map(|p| p.client_info.name.clone()))
+        .map(|name| limits::bounded_client_name(&name))
 }
 
 /// The refusal of a call whose tool name or arguments are out of bounds.
@@ -320,9 +326,10 @@ impl ServerHandler for RelayServer {
             }
         };
 
-        // Only what the tool needs goes upstream: the agent's `_meta`
-        // (progress token, client metadata) is the agent's business.
+        // The agent's `_meta` goes upstream minus hop-by-hop and
+        // credential-like keys (see `upstream_meta`).
         let mut upstream = CallToolRequestParams::new(request.name.clone());
+        upstream.meta = upstream_meta::forwarded(&context.meta, approved.is_some());
         upstream.arguments = request.arguments;
         upstream.input_responses = request.input_responses;
         upstream.request_state = request.request_state;
@@ -343,8 +350,19 @@ impl ServerHandler for RelayServer {
             cancel: context.ct.clone(),
             progress,
         };
+        let upstream_name = upstream.name.clone();
         let relayed = self.relay.call_tool(upstream, options).await;
         match relayed {
+            Ok(CallToolResponse::InputRequired(_))
+                if let Some(version) = before_input_required(&context) =>
+            {
+                let message =
+                    input_required_unsupported(&format!("the call to {}", upstream_name), &version);
+                let response = CallToolResponse::Complete(tool_error(message.clone()));
+                let bytes_out = call_len(&response);
+                self.finish_with(record, Outcome::Failed, Some(message), bytes_out);
+                Ok(response)
+            }
             Ok(mut response) => {
                 mark_complete(&mut response);
                 let outcome = match &response {
@@ -402,7 +420,9 @@ impl ServerHandler for RelayServer {
         let mut record = self.begin(&context, "prompts/get", &request);
         record.tool = Some(request.name.clone());
         record.arguments_summary = summary::summarize(request.arguments.as_ref());
+        let record_name = request.name.clone();
         let mut upstream = GetPromptRequestParams::new(request.name.clone());
+        upstream.meta = upstream_meta::forwarded(&context.meta, false);
         upstream.arguments = request.arguments;
         upstream.input_responses = request.input_responses;
         upstream.request_state = request.request_state;
@@ -410,13 +430,26 @@ impl ServerHandler for RelayServer {
             .relay
             .get_prompt(upstream)
             .await
+            .map_err(|e| e.to_error_data())
+            .and_then(|response| match response {
+                GetPromptResponse::InputRequired(_) => match before_input_required(&context) {
+                    Some(version) => Err(ErrorData::invalid_request(
+                        input_required_unsupported(
+                            &format!("the prompt {}", record_name),
+                            &version,
+                        ),
+                        None,
+                    )),
+                    None => Ok(response),
+                },
+                other => Ok(other),
+            })
             .map(|mut response| {
                 if let GetPromptResponse::Complete(r) = &mut response {
                     r.result_type.get_or_insert(ResultType::COMPLETE);
                 }
                 response
-            })
-            .map_err(|e| e.to_error_data());
+            });
         let outcome = outcome_of(&result);
         self.finish(record, &result, outcome, prompt_len);
         result

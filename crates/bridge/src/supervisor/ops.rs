@@ -366,12 +366,16 @@ impl BridgeHandle {
     pub async fn policy(&self) -> PolicyView {
         let relay = self.core.daemon.relay().clone();
         // Showing the policy page must not send the user to a sign-in.
-        let list = crate::auth::without_auto_sign_in(relay.list_tools());
+        // Fresh, not cached: the page shows what Coder serves now, and a
+        // changed definition resets its "allow" before it is shown.
+        let list = crate::auth::without_auto_sign_in(relay.refresh_tools());
         let upstream: Vec<Tool> = match tokio::time::timeout(TOOL_LIST_WAIT, list).await {
             Ok(Ok(list)) => list.tools.clone(),
             _ => Vec::new(),
         };
-        super::policy_view::policy_view(&self.core.policy, &upstream)
+        let changed =
+            crate::policy::pins::reconcile_in_background(&self.core.policy, &upstream).await;
+        super::policy_view::policy_view(&self.core.policy, &upstream, &changed)
     }
 
     /// Sets (or with `decision: None`, clears) an override for `tool`, for

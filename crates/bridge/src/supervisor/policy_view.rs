@@ -6,14 +6,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rmcp::model::Tool;
 
-use super::views::{PolicyView, ToolPolicyView};
+use super::views::{PolicyView, ToolNews, ToolPolicyView};
 use crate::agent_id::AgentId;
 use crate::clients;
+use crate::policy::store::DefinitionChange;
 use crate::policy::{Decision, Policy, builtin};
 
 /// The policy as the faces show it. `upstream` is Coder's tool list (empty
-/// when it is not known: the built-in table stands in for it).
-pub fn policy_view(policy: &Policy, upstream: &[Tool]) -> PolicyView {
+/// when it is not known: the built-in table stands in for it); `changed`
+/// names the tools whose definition changed after an "always allow".
+pub fn policy_view(
+    policy: &Policy,
+    upstream: &[Tool],
+    changed: &BTreeMap<String, DefinitionChange>,
+) -> PolicyView {
     let overrides = policy.overrides();
     let mut names: BTreeSet<String> = upstream.iter().map(|t| t.name.to_string()).collect();
     names.extend(builtin::CODER_TOOLS.iter().map(|t| t.name.to_owned()));
@@ -48,7 +54,6 @@ pub fn policy_view(policy: &Policy, upstream: &[Tool]) -> PolicyView {
                     .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone()))
             });
             ToolPolicyView {
-                tool: name,
                 title,
                 default,
                 source,
@@ -56,6 +61,12 @@ pub fn policy_view(policy: &Policy, upstream: &[Tool]) -> PolicyView {
                 starts_workspace: row.is_some_and(|r| r.starts_workspace),
                 overrides: per,
                 set_by,
+                news: ToolNews {
+                    new: info.is_some() && row.is_none(),
+                    destructive: row.is_none() && builtin::destructive_hint(info),
+                    changed: changed.get(&name).cloned(),
+                },
+                tool: name,
             }
         })
         .collect();

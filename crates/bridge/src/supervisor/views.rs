@@ -121,6 +121,26 @@ pub struct ToolPolicyView {
     /// older than this record have none).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set_by: BTreeMap<String, crate::policy::SetBy>,
+    /// New to this release, destructive, or changed since it was allowed.
+    #[serde(flatten)]
+    pub news: ToolNews,
+}
+
+/// What the Policy page flags about a tool's definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolNews {
+    /// Served by the deployment and not one Coder Bridge has a built-in rule
+    /// for (Coder added it after this release): its default comes from its
+    /// annotations.
+    #[serde(default)]
+    pub new: bool,
+    /// A new tool annotated `destructiveHint`: its prompt carries a warning.
+    #[serde(default)]
+    pub destructive: bool,
+    /// Its description or input schema changed after it was allowed always,
+    /// and the "allow" was reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<crate::policy::store::DefinitionChange>,
 }
 
 /// `GET /api/policy`.

@@ -15,6 +15,7 @@ mod clients_files;
 mod clients_golden;
 mod clients_tokens;
 mod consent_queue;
+mod fidelity;
 mod load_with_faults;
 mod pause;
 mod policy_rules;

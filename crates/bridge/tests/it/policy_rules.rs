@@ -62,8 +62,22 @@ fn annotations_decide_for_unknown_tools() {
             decision: Decision::Ask,
             source: Source::Default,
             irreversible: false,
-            starts_workspace: false
+            starts_workspace: false,
+            destructive: false,
         }
+    );
+    // A destructive new tool asks with a warning; Coder's own tools keep the
+    // table's facts instead.
+    assert!(rule(&destructive).destructive);
+    assert!(!rule(&additive).destructive && !rule(&read_only).destructive);
+    let bash = tool(
+        "coder_workspace_bash",
+        Some(ToolAnnotations::new().read_only(false).destructive(true)),
+    );
+    assert!(
+        !policy
+            .effective("cursor", "coder_workspace_bash", Some(&bash))
+            .destructive
     );
 }
 

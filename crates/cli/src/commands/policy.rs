@@ -97,7 +97,11 @@ async fn change(
 /// list: Coder's built-in table plus every overridden tool.
 fn local_view() -> anyhow::Result<PolicyView> {
     let policy = Policy::open_default().context("cannot open the policy file")?;
-    Ok(bridge::supervisor::policy_view(&policy, &[]))
+    Ok(bridge::supervisor::policy_view(
+        &policy,
+        &[],
+        &Default::default(),
+    ))
 }
 
 fn print_view(view: &PolicyView, agent: Option<&str>) {

@@ -1,0 +1,242 @@
+//! Which parts of an agent's request `_meta` go upstream with its call.
+//!
+//! `_meta` carries end-to-end context — W3C trace context (`traceparent`,
+//! `tracestate`, `baggage`, SEP-414) and keys of the agent's own — that
+//! Coder and whatever traces it should see unchanged. Three kinds of keys
+//! stay behind:
+//!
+//! - **Hop-by-hop keys.** `progressToken` and the protocol's own
+//!   `io.modelcontextprotocol/…` keys (protocol version, client info and
+//!   capabilities, log level) describe the agent's connection to the bridge.
+//!   The bridge's connection to Coder states its own; an agent's protocol
+//!   version sent upstream would even change how rmcp frames the request.
+//!   Progress is routed back through the bridge's own token, as before.
+//! - **Anything credential-like.** The bridge never forwards an agent's
+//!   credentials: Coder is reached with the signed-in user's token only, and
+//!   an agent (or a prompt-injected model) must not be able to smuggle a
+//!   token to Coder or into its logs and traces. A key is credential-like
+//!   when its name, compared case-insensitively without separators, contains
+//!   `token`, `secret`, `authorization`, `bearer`, `password`, `passwd`,
+//!   `cookie`, `apikey`, `credential` or `privatekey`; a value is when any
+//!   string inside it starts with an HTTP auth scheme (`Bearer `, `Basic `),
+//!   is a JWT, or has the shape of a Coder API key (`<10>-<22>`). The whole
+//!   key goes in either case: what is left of a redacted object could still
+//!   carry the rest of the secret.
+//! - **Everything but trace context on a call the user approved.** The
+//!   consent digest covers the arguments, which are all Coder's tools act
+//!   on; `_meta` is not shown to the user. Trace context only labels the
+//!   call, so it cannot change what runs; any other key might, on some
+//!   server, so a call the user approved goes with the approved arguments
+//!   and trace context alone. Calls the policy allows without asking (the
+//!   user allowed the tool whatever its arguments) keep the other keys.
+
+use rmcp::model::RequestMetaObject;
+use serde_json::Value;
+
+/// The W3C trace context keys (SEP-414): they label a call, never steer it.
+const TRACE_CONTEXT: [&str; 3] = ["traceparent", "tracestate", "baggage"];
+
+/// The key rmcp and the spec use for the progress token.
+const PROGRESS_TOKEN: &str = "progressToken";
+
+/// The prefix the MCP specification reserves for its own `_meta` keys.
+const PROTOCOL_PREFIX: &str = "io.modelcontextprotocol/";
+
+/// Fragments of key names that mark a credential, compared lower-case with
+/// `-`, `_`, `.`, `/` and spaces removed.
+const CREDENTIAL_KEY_PARTS: [&str; 10] = [
+    "token",
+    "secret",
+    "authorization",
+    "bearer",
+    "password",
+    "passwd",
+    "cookie",
+    "apikey",
+    "credential",
+    "privatekey",
+];
+
+/// What of the agent's `_meta` goes upstream; `None` when nothing does.
+/// `approved`: the user approved this call's arguments in a prompt.
+pub(super) fn forwarded(meta: &RequestMetaObject, approved: bool) -> Option<RequestMetaObject> {
+    let mut out = RequestMetaObject::new();
+    for (key, value) in meta.iter() {
+        if key == PROGRESS_TOKEN || key.starts_with(PROTOCOL_PREFIX) {
+            continue;
+        }
+        if approved && !TRACE_CONTEXT.contains(&key.as_str()) {
+            continue;
+        }
+        if credential_key(key) || holds_credential(value) {
+            tracing::debug!(key = %key, "not forwarding a credential-like _meta key upstream");
+            continue;
+        }
+        out.insert(key.clone(), value.clone());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Whether a key's name says it holds a credential.
+pub(super) fn credential_key(key: &str) -> bool {
+    let squashed: String = key
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | '/' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
+    CREDENTIAL_KEY_PARTS
+        .iter()
+        .any(|part| squashed.contains(part))
+}
+
+/// Whether any string in `value` (at any depth, keys of nested objects
+/// included) looks like a credential.
+pub(super) fn holds_credential(value: &Value) -> bool {
+    match value {
+        Value::String(s) => looks_like_credential(s),
+        Value::Array(items) => items.iter().any(holds_credential),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| credential_key(k) || holds_credential(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn looks_like_credential(text: &str) -> bool {
+    let text = text.trim();
+    let scheme = |name: &str| {
+        text.get(..name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(name))
+    };
+    scheme("bearer ") || scheme("basic ") || is_jwt(text) || is_coder_api_key(text)
+}
+
+/// Three base64url segments, the first a JSON object (`eyJ` is `{"`).
+fn is_jwt(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('.').collect();
+    parts.len() == 3
+        && parts[0].starts_with("eyJ")
+        && parts[..2].iter().all(|p| p.len() >= 4)
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Coder's API keys and session tokens: 10 alphanumerics, a dash, 22 more.
+fn is_coder_api_key(text: &str) -> bool {
+    let Some((id, secret)) = text.split_once('-') else {
+        return false;
+    };
+    id.len() == 10
+        && secret.len() == 22
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn meta(value: Value) -> RequestMetaObject {
+        serde_json::from_value(value).expect("a meta object")
+    }
+
+    fn keys(meta: Option<RequestMetaObject>) -> Vec<String> {
+        meta.map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn trace_context_and_agent_keys_pass_unchanged() {
+        let m = meta(json!({
+            "traceparent": TRACEPARENT,
+            "tracestate": "vendor=abc",
+            "com.example/request-label": {"step": 3},
+        }));
+        let out = forwarded(&m, false).expect("something forwarded");
+        assert_eq!(out.get("traceparent"), Some(&json!(TRACEPARENT)));
+        assert_eq!(out.get("tracestate"), Some(&json!("vendor=abc")));
+        assert_eq!(
+            out.get("com.example/request-label"),
+            Some(&json!({"step": 3}))
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_keys_stay_behind() {
+        let m = meta(json!({
+            "progressToken": 7,
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "claude-code", "version": "2.1.332"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }));
+        assert!(forwarded(&m, false).is_none());
+    }
+
+    #[test]
+    fn credential_named_keys_stay_behind_whatever_their_spelling() {
+        for key in [
+            "token",
+            "accessToken",
+            "X-Api-Key",
+            "api_key",
+            "Authorization",
+            "client_secret",
+            "Cookie",
+            "db.password",
+            "aws/credentials",
+            "private-key",
+            "BEARER",
+        ] {
+            let m = meta(json!({ key: "x", "traceparent": TRACEPARENT }));
+            assert_eq!(keys(forwarded(&m, false)), vec!["traceparent"], "{key}");
+        }
+    }
+
+    #[test]
+    fn credential_shaped_values_stay_behind_at_any_depth() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        for value in [
+            json!("Bearer abc"),
+            json!("basic dXNlcjpwYXNz"),
+            json!(jwt),
+            json!("demo0token-CoderSimDemoSession001"),
+            json!({"nested": ["ok", "Bearer x"]}),
+            json!({"headers": {"authorization": "opaque"}}),
+        ] {
+            let m = meta(json!({ "com.example/context": value.clone() }));
+            assert!(forwarded(&m, false).is_none(), "{value}");
+        }
+    }
+
+    #[test]
+    fn ordinary_values_are_not_mistaken_for_credentials() {
+        for value in [
+            json!("basically fine"),
+            json!("a.b.c"),
+            json!("feature-flag-on"),
+            json!(TRACEPARENT),
+            json!(42),
+        ] {
+            let m = meta(json!({ "com.example/context": value.clone() }));
+            assert!(forwarded(&m, false).is_some(), "{value}");
+        }
+    }
+
+    #[test]
+    fn an_approved_call_takes_trace_context_only() {
+        let m = meta(json!({
+            "traceparent": TRACEPARENT,
+            "baggage": "team=infra",
+            "com.example/dry-run": false,
+        }));
+        let mut kept = keys(forwarded(&m, true));
+        kept.sort();
+        assert_eq!(kept, vec!["baggage", "traceparent"]);
+    }
+}
