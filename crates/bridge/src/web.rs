@@ -38,9 +38,7 @@ pub use error::ApiError;
 
 use crate::supervisor::BridgeHandle;
 
-/// The Content-Security-Policy of every answer: no inline script or style,
-/// nothing from elsewhere, no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+pub use crate::server::guard::CONTENT_SECURITY_POLICY;
 
 /// The control API, the ticket exchange and the UI on `handle`, for the
 /// daemon to serve (behind its Host/Origin guard).
@@ -109,19 +107,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api") || request.uri().path().starts_with("/auth");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    crate::server::guard::insert_security_headers(h);
     if api {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

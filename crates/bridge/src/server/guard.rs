@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -63,12 +63,37 @@ impl Allowed {
 
 /// A 403 in the control API's error shape (`{"error": {"code", "message"}}`),
 /// which the UI branches on; MCP clients only look at the status.
+/// The Content-Security-Policy of every web answer: no inline script or
+/// style, nothing from elsewhere, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The headers every answer a browser may read carries. The guard's own
+/// refusals carry them too: it runs outside the web routes' layers, and a
+/// refusal is exactly what a hostile page gets to see.
+pub fn insert_security_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
 fn forbidden(code: ErrorCode, message: &str) -> Response {
-    (
+    let mut response = (
         StatusCode::FORBIDDEN,
         axum::Json(json!({ "error": { "code": code, "message": message } })),
     )
-        .into_response()
+        .into_response();
+    insert_security_headers(response.headers_mut());
+    response
 }
 
 /// 403 unless `Host` is our own loopback authority and `Origin` is absent or

@@ -77,8 +77,14 @@ async fn the_guard_admits_our_loopback_host_and_origin_only() {
     for &(host, origin, says) in refused {
         let (status, _, body) = answer(guarded(), request("POST", "/mcp", host, origin)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{host:?} {origin:?}: {body}");
-        assert_eq!(body["error"], "forbidden", "{body}");
-        let message = body["message"].as_str().expect("message");
+        let code = body["error"]["code"].as_str().expect("code");
+        let expected = if says == "Host" {
+            "forbidden_host"
+        } else {
+            "forbidden_origin"
+        };
+        assert_eq!(code, expected, "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
         assert!(message.contains(says), "{host:?} {origin:?}: {message}");
     }
 }
@@ -115,8 +121,13 @@ impl Web {
         }
     }
 
+    /// The web routes behind the guard the daemon puts in front of every
+    /// route it serves.
     fn router(&self) -> Router {
-        bridge::web::router(self.bridge.clone())
+        bridge::web::router(self.bridge.clone()).layer(from_fn_with_state(
+            Allowed::loopback(self.bridge.local_addr().port()),
+            check_host_and_origin,
+        ))
     }
 
     fn host(&self) -> String {
