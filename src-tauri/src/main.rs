@@ -22,14 +22,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions};
-use tauri::{Manager, RunEvent, WindowEvent};
+use tauri::{Manager, RunEvent};
 use tracing_subscriber::EnvFilter;
 
 use menu_model::CoreState;
 use shell::Shell;
 
-/// Whether a tray icon was created: only then may closing the window merely
-/// hide it, or the user would be left with a running app and no way back in.
+/// Whether a tray icon was created: only then may closing the last window
+/// leave the app running, or the user would be left with a running app and
+/// no way back in.
 #[derive(Debug)]
 struct TrayPresence(bool);
 
@@ -86,20 +87,6 @@ fn main() -> ExitCode {
             }
             Ok(())
         })
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                let tray_present = window
-                    .try_state::<TrayPresence>()
-                    .is_some_and(|presence| presence.0);
-                if tray_present {
-                    // Keep running in the tray: closing the dashboard is not quitting.
-                    api.prevent_close();
-                    if let Err(e) = window.hide() {
-                        tracing::warn!(error = %e, "cannot hide the dashboard window");
-                    }
-                }
-            }
-        })
         .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,
@@ -109,8 +96,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    app.run(|app, event| {
-        if let RunEvent::Exit = event {
+    app.run(|app, event| match event {
+        // Closing the dashboard destroys its window, and with it the webview
+        // and its WebKit processes (hundreds of MiB for a window opened now
+        // and then); the tray, notifications and the core keep running. Only
+        // Quit (`app.exit`, which carries a code) ends the app, unless there
+        // is no tray to come back through.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } if app
+            .try_state::<TrayPresence>()
+            .is_some_and(|presence| presence.0) =>
+        {
+            tracing::debug!("dashboard closed; running on in the tray");
+            api.prevent_exit();
+        }
+        RunEvent::Exit => {
             // Stop the core cleanly: agents see the endpoint close and every
             // recorded call reaches the activity database.
             if let Some(bridge) = app.try_state::<Shell>().and_then(|s| s.bridge.clone()) {
@@ -120,6 +121,7 @@ fn main() -> ExitCode {
                 tauri::async_runtime::block_on(launcher.shutdown());
             }
         }
+        _ => {}
     });
     ExitCode::SUCCESS
 }
