@@ -14,6 +14,7 @@ mod menu_model;
 mod notices;
 mod shell;
 mod tray;
+mod webkit;
 mod window;
 
 use std::io::IsTerminal;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions};
-use tauri::{Manager, RunEvent};
+use tauri::{Manager, RunEvent, WindowEvent};
 use tracing_subscriber::EnvFilter;
 
 use menu_model::CoreState;
@@ -86,6 +87,14 @@ fn main() -> ExitCode {
                 window::show_dashboard(&handle);
             }
             Ok(())
+        })
+        // The dashboard is the only window: once it is gone, no webview is left.
+        .on_window_event(|window, event| {
+            if let WindowEvent::Destroyed = event
+                && window.label() == window::MAIN_WINDOW
+            {
+                webkit::release_network_process();
+            }
         })
         .build(tauri::generate_context!());
     let app = match app {

@@ -48,7 +48,7 @@ fn open(app: &AppHandle) -> Option<tauri::WebviewWindow> {
     };
     match create(app, url) {
         Ok(window) => {
-            allow_script_popups(&window);
+            configure_webview(&window);
             tracing::info!("dashboard window opened");
             Some(window)
         }
@@ -91,25 +91,31 @@ fn create(app: &AppHandle, url: Url) -> tauri::Result<tauri::WebviewWindow> {
         .build()
 }
 
-/// WebKitGTK blocks `window.open` outside a click's own task, and the UI
-/// opens Coder's page only after its sign-in request answers. Let scripts
-/// ask: every such request lands in `on_new_window`, which opens only web
-/// links, and only in the browser.
+/// WebKit settings for the dashboard:
+/// - WebKitGTK blocks `window.open` outside a click's own task, and the UI
+///   opens Coder's page only after its sign-in request answers. Let scripts
+///   ask: every such request lands in `on_new_window`, which opens only web
+///   links, and only in the browser.
+/// - No GPU compositing: a dashboard of text, tables and small charts draws
+///   fast enough in software, and GL would load the graphics driver (with
+///   Mesa's, LLVM: ~25 MiB) into the tray app, resident long after the
+///   window closed.
 #[cfg(target_os = "linux")]
-fn allow_script_popups(window: &tauri::WebviewWindow) {
+fn configure_webview(window: &tauri::WebviewWindow) {
     let result = window.with_webview(|webview| {
-        use webkit2gtk::{SettingsExt as _, WebViewExt as _};
+        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt as _, WebViewExt as _};
         if let Some(settings) = webview.inner().settings() {
             settings.set_javascript_can_open_windows_automatically(true);
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
         }
     });
     if let Err(e) = result {
-        tracing::warn!(error = %e, "cannot let the dashboard open the sign-in page");
+        tracing::warn!(error = %e, "cannot configure the dashboard's webview");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn allow_script_popups(_window: &tauri::WebviewWindow) {}
+fn configure_webview(_window: &tauri::WebviewWindow) {}
 
 /// Opens a page in the browser: `$BROWSER` when set (like the CLI), else the
 /// platform opener.

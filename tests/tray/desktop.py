@@ -210,6 +210,7 @@ class Desktop:
                 driver.quit()
             except WebDriverException:
                 pass
+        self.x.close()
         for proc in reversed(self._procs):
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -219,7 +220,6 @@ class Desktop:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        self.x.close()
         if self.log.exists():
             (artifacts() / f"{self.tmp.name}.log").write_text(self.logs())
 
