@@ -88,12 +88,19 @@ fn main() -> ExitCode {
             }
             Ok(())
         })
-        // The dashboard is the only window: once it is gone, no webview is left.
+        // The dashboard is the only window: once it is gone (and stays gone
+        // a while), no webview is left.
         .on_window_event(|window, event| {
             if let WindowEvent::Destroyed = event
                 && window.label() == window::MAIN_WINDOW
             {
-                webkit::release_network_process();
+                let app = window.app_handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(webkit::IDLE_AFTER).await;
+                    if app.get_webview_window(window::MAIN_WINDOW).is_none() {
+                        webkit::release_network_process();
+                    }
+                });
             }
         })
         .build(tauri::generate_context!());

@@ -30,6 +30,9 @@ const TRAY_BIN: &str = "coder-bridge-tray";
 const STEP: Duration = Duration::from_secs(60);
 /// Time for a page to settle (charts drawn, caches warm) before reading.
 const SETTLE: Duration = Duration::from_secs(3);
+/// Time for the app to go idle after its window closed: it ends WebKit's
+/// network process 5 s after the web process went.
+const IDLE_SETTLE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
 
 /// Runs the tray measurements, or notes why they cannot run here.
@@ -143,7 +146,7 @@ async fn measure(tray: &Path, report: &mut Report) -> anyhow::Result<()> {
         "tray app: window closed → web process gone",
         Unit::Ms.show(ms(closed_at.elapsed())),
     );
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(IDLE_SETTLE).await;
     let idle = tree_pss(pid);
     if !app.running() {
         bail!("the tray app exited when its window closed");
