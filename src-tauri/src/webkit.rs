@@ -34,17 +34,25 @@ pub fn release_network_process() {
         .into_iter()
         .map(|pid| (pid, program(pid)))
         .collect();
-    if helpers.iter().any(|(_, name)| name.as_deref() == Some(WEB_PROCESS)) {
+    if helpers
+        .iter()
+        .any(|(_, name)| name.as_deref() == Some(WEB_PROCESS))
+    {
         tracing::debug!("a WebKit web process is still running; the network process stays");
         return;
     }
-    for (child, _) in helpers.iter().filter(|(_, name)| name.as_deref() == Some(NETWORK_PROCESS)) {
+    for (child, _) in helpers
+        .iter()
+        .filter(|(_, name)| name.as_deref() == Some(NETWORK_PROCESS))
+    {
         let Some(pid) = i32::try_from(*child).ok().and_then(Pid::from_raw) else {
             continue;
         };
         match kill_process(pid, Signal::TERM) {
             Ok(()) => tracing::debug!(pid = child, "ended the idle WebKit network process"),
-            Err(e) => tracing::debug!(pid = child, error = %e, "cannot end the WebKit network process"),
+            Err(e) => {
+                tracing::debug!(pid = child, error = %e, "cannot end the WebKit network process")
+            }
         }
     }
 }

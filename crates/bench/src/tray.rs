@@ -39,7 +39,10 @@ const POLL: Duration = Duration::from_millis(20);
 pub async fn run(bin_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let tray = bin_dir.join(TRAY_BIN);
     if !tray.is_file() {
-        report.info("tray app", "not built (cargo build --release -p coder-bridge-tray)");
+        report.info(
+            "tray app",
+            "not built (cargo build --release -p coder-bridge-tray)",
+        );
         return Ok(());
     }
     for tool in ["Xvfb", "dbus-run-session"] {
@@ -120,7 +123,10 @@ async fn measure(tray: &Path, report: &mut Report) -> anyhow::Result<()> {
         Ok(title_of(screen, pid).is_some_and(|t| t.contains('·')))
     })
     .await?;
-    screen.type_keys(window, &[keys::TAB, keys::TAB, keys::TAB, keys::TAB, keys::RETURN])?;
+    screen.type_keys(
+        window,
+        &[keys::TAB, keys::TAB, keys::TAB, keys::TAB, keys::RETURN],
+    )?;
     poll("the Activity page", move || async move {
         Ok(title_of(screen, pid).is_some_and(|t| t.starts_with("Activity")))
     })
@@ -205,7 +211,11 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        if let Some(pid) = self
+            .child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
             // The whole group: dbus-run-session, its bus, the app, WebKit.
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
         }
@@ -229,7 +239,10 @@ fn total(pss: &BTreeMap<String, u64>) -> u64 {
 
 fn pss_rows(report: &mut Report, when: &str, pss: &BTreeMap<String, u64>) {
     for (name, kib) in pss {
-        report.info(format!("tray app PSS, {when}: {name}"), Unit::MiB.show(mib(*kib)));
+        report.info(
+            format!("tray app PSS, {when}: {name}"),
+            Unit::MiB.show(mib(*kib)),
+        );
     }
 }
 
@@ -255,7 +268,8 @@ fn descendants(pid: u32) -> Vec<u32> {
             continue;
         };
         for task in tasks.filter_map(Result::ok) {
-            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
             for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
                 found.push(child);
                 queue.push(child);
@@ -275,7 +289,12 @@ fn program(pid: u32) -> Option<String> {
 }
 
 fn title_of(screen: &Screen, pid: u32) -> Option<String> {
-    screen.windows_of(pid).ok()?.into_iter().next().map(|(_, t)| t)
+    screen
+        .windows_of(pid)
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|(_, t)| t)
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

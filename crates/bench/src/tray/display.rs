@@ -14,8 +14,8 @@ use x11rb::{
     connection::Connection,
     protocol::{
         xproto::{
-            AtomEnum, ClientMessageEvent, ConnectionExt as _, EventMask, InputFocus, KEY_PRESS_EVENT,
-            KEY_RELEASE_EVENT, MapState, Window,
+            AtomEnum, ClientMessageEvent, ConnectionExt as _, EventMask, InputFocus,
+            KEY_PRESS_EVENT, KEY_RELEASE_EVENT, MapState, Window,
         },
         xtest::ConnectionExt as _,
     },
@@ -35,7 +35,15 @@ impl Xvfb {
         // `-displayfd 1`: Xvfb picks a free display and prints its number
         // once it accepts connections.
         let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -121,10 +129,7 @@ impl Screen {
             .set_input_focus(InputFocus::PARENT, window, x11rb::CURRENT_TIME)?
             .check()?;
         let setup = self.conn.setup();
-        let (first, count) = (
-            setup.min_keycode,
-            setup.max_keycode - setup.min_keycode + 1,
-        );
+        let (first, count) = (setup.min_keycode, setup.max_keycode - setup.min_keycode + 1);
         let map = self.conn.get_keyboard_mapping(first, count)?.reply()?;
         let per = usize::from(map.keysyms_per_keycode.max(1));
         for &keysym in keysyms {
