@@ -14,6 +14,7 @@ mod menu_model;
 mod notices;
 mod shell;
 mod tray;
+mod webkit;
 mod window;
 
 use std::io::IsTerminal;
@@ -28,8 +29,9 @@ use tracing_subscriber::EnvFilter;
 use menu_model::CoreState;
 use shell::Shell;
 
-/// Whether a tray icon was created: only then may closing the window merely
-/// hide it, or the user would be left with a running app and no way back in.
+/// Whether a tray icon was created: only then may closing the last window
+/// leave the app running, or the user would be left with a running app and
+/// no way back in.
 #[derive(Debug)]
 struct TrayPresence(bool);
 
@@ -86,18 +88,19 @@ fn main() -> ExitCode {
             }
             Ok(())
         })
+        // The dashboard is the only window: once it is gone (and stays gone
+        // a while), no webview is left.
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                let tray_present = window
-                    .try_state::<TrayPresence>()
-                    .is_some_and(|presence| presence.0);
-                if tray_present {
-                    // Keep running in the tray: closing the dashboard is not quitting.
-                    api.prevent_close();
-                    if let Err(e) = window.hide() {
-                        tracing::warn!(error = %e, "cannot hide the dashboard window");
+            if let WindowEvent::Destroyed = event
+                && window.label() == window::MAIN_WINDOW
+            {
+                let app = window.app_handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(webkit::IDLE_AFTER).await;
+                    if app.get_webview_window(window::MAIN_WINDOW).is_none() {
+                        webkit::release_network_process();
                     }
-                }
+                });
             }
         })
         .build(tauri::generate_context!());
@@ -109,8 +112,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    app.run(|app, event| {
-        if let RunEvent::Exit = event {
+    app.run(|app, event| match event {
+        // Closing the dashboard destroys its window, and with it the webview
+        // and its WebKit processes (hundreds of MiB for a window opened now
+        // and then); the tray, notifications and the core keep running. Only
+        // Quit (`app.exit`, which carries a code) ends the app, unless there
+        // is no tray to come back through.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } if app
+            .try_state::<TrayPresence>()
+            .is_some_and(|presence| presence.0) =>
+        {
+            tracing::debug!("dashboard closed; running on in the tray");
+            api.prevent_exit();
+        }
+        RunEvent::Exit => {
             // Stop the core cleanly: agents see the endpoint close and every
             // recorded call reaches the activity database.
             if let Some(bridge) = app.try_state::<Shell>().and_then(|s| s.bridge.clone()) {
@@ -120,6 +137,7 @@ fn main() -> ExitCode {
                 tauri::async_runtime::block_on(launcher.shutdown());
             }
         }
+        _ => {}
     });
     ExitCode::SUCCESS
 }

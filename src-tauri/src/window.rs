@@ -11,37 +11,18 @@ use crate::shell::Shell;
 /// The window's label.
 pub const MAIN_WINDOW: &str = "main";
 
-/// Brings the dashboard to the front, creating it on first use. A hidden
-/// window is reloaded through a fresh ticket first: its session may
-/// have expired while it was hidden.
+/// Brings the dashboard to the front, building it when it is closed.
+///
+/// The window exists only while it is open: closing it destroys it with its
+/// webview (see `main.rs`), so each opening builds a new one, signed in
+/// through a fresh one-time ticket. An open window is only raised: it is
+/// signed in already, and a ticket it would not spend is not issued.
 pub fn show_dashboard(app: &AppHandle) {
-    let Some(bridge) = app.state::<Shell>().bridge.clone() else {
-        tracing::warn!("the core is not running; there is no dashboard to show");
-        return;
-    };
-    let ticket_url = bridge.open_tray_url();
-    let Ok(url) = Url::parse(&ticket_url) else {
-        tracing::warn!("the core gave an unparseable dashboard address");
-        return;
-    };
     let window = match app.get_webview_window(MAIN_WINDOW) {
-        Some(window) => {
-            if !window.is_visible().unwrap_or(true)
-                && let Err(e) = window.navigate(url)
-            {
-                tracing::warn!(error = %e, "cannot reload the dashboard");
-            }
-            window
-        }
-        None => match create(app, url) {
-            Ok(window) => {
-                allow_script_popups(&window);
-                window
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot open the dashboard window");
-                return;
-            }
+        Some(window) => window,
+        None => match open(app) {
+            Some(window) => window,
+            None => return,
         },
     };
     for (what, result) in [
@@ -55,6 +36,29 @@ pub fn show_dashboard(app: &AppHandle) {
     }
 }
 
+/// Builds the window on a fresh ticket.
+fn open(app: &AppHandle) -> Option<tauri::WebviewWindow> {
+    let Some(bridge) = app.state::<Shell>().bridge.clone() else {
+        tracing::warn!("the core is not running; there is no dashboard to show");
+        return None;
+    };
+    let Ok(url) = Url::parse(&bridge.open_tray_url()) else {
+        tracing::warn!("the core gave an unparseable dashboard address");
+        return None;
+    };
+    match create(app, url) {
+        Ok(window) => {
+            configure_webview(&window);
+            tracing::info!("dashboard window opened");
+            Some(window)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the dashboard window");
+            None
+        }
+    }
+}
+
 fn create(app: &AppHandle, url: Url) -> tauri::Result<tauri::WebviewWindow> {
     let origin = url.origin();
     let nav_app = app.clone();
@@ -63,6 +67,13 @@ fn create(app: &AppHandle, url: Url) -> tauri::Result<tauri::WebviewWindow> {
         .title("Coder Bridge")
         .inner_size(960.0, 680.0)
         .center()
+        // The page's title names the view and the calls waiting for an
+        // answer ("(1) Consent · Coder Bridge"): worth seeing in the taskbar.
+        .on_document_title_changed(|window, title| {
+            if let Err(e) = window.set_title(&title) {
+                tracing::debug!(error = %e, "cannot retitle the dashboard window");
+            }
+        })
         // Same origin stays in the window; anything else (a link to Coder)
         // goes to the user's browser, where their Coder login lives.
         .on_navigation(move |target| {
@@ -80,25 +91,31 @@ fn create(app: &AppHandle, url: Url) -> tauri::Result<tauri::WebviewWindow> {
         .build()
 }
 
-/// WebKitGTK blocks `window.open` outside a click's own task, and the UI
-/// opens Coder's page only after its sign-in request answers. Let scripts
-/// ask: every such request lands in `on_new_window`, which opens only web
-/// links, and only in the browser.
+/// WebKit settings for the dashboard:
+/// - WebKitGTK blocks `window.open` outside a click's own task, and the UI
+///   opens Coder's page only after its sign-in request answers. Let scripts
+///   ask: every such request lands in `on_new_window`, which opens only web
+///   links, and only in the browser.
+/// - No GPU compositing: a dashboard of text, tables and small charts draws
+///   fast enough in software, and GL would load the graphics driver (with
+///   Mesa's, LLVM: ~25 MiB) into the tray app, resident long after the
+///   window closed.
 #[cfg(target_os = "linux")]
-fn allow_script_popups(window: &tauri::WebviewWindow) {
+fn configure_webview(window: &tauri::WebviewWindow) {
     let result = window.with_webview(|webview| {
-        use webkit2gtk::{SettingsExt as _, WebViewExt as _};
+        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt as _, WebViewExt as _};
         if let Some(settings) = webview.inner().settings() {
             settings.set_javascript_can_open_windows_automatically(true);
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
         }
     });
     if let Err(e) = result {
-        tracing::warn!(error = %e, "cannot let the dashboard open the sign-in page");
+        tracing::warn!(error = %e, "cannot configure the dashboard's webview");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn allow_script_popups(_window: &tauri::WebviewWindow) {}
+fn configure_webview(_window: &tauri::WebviewWindow) {}
 
 /// Opens a page in the browser: `$BROWSER` when set (like the CLI), else the
 /// platform opener.

@@ -14,6 +14,7 @@ mod report;
 mod rtt;
 mod store;
 mod throughput;
+mod tray;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -66,6 +67,11 @@ struct Args {
     /// Skip mcp-remote even when it is installed
     #[arg(long)]
     no_mcp_remote: bool,
+    /// Skip the tray app's footprint / measure only that
+    #[arg(long, conflicts_with = "tray_only")]
+    no_tray: bool,
+    #[arg(long)]
+    tray_only: bool,
 }
 
 /// The point where the memory run takes its first reading.
@@ -92,7 +98,12 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("machine: {machine}");
 
     let mut report = Report::default();
-    run(&args, &bins, &repo_dir, &mut report).await?;
+    if !args.tray_only {
+        run(&args, &bins, &repo_dir, &mut report).await?;
+    }
+    if !args.no_tray {
+        tray::run(&bin_dir, &mut report).await?;
+    }
 
     println!("\nMachine: {machine}\n");
     println!("{}", report.render());

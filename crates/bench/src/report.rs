@@ -13,6 +13,9 @@ pub mod targets {
     /// Relayed calls per second with 64 agent sessions.
     pub const CALLS_PER_SEC_64: f64 = 5000.0;
     pub const QUERY_MS: f64 = 5.0;
+    /// The tray app with its WebKit processes, total PSS (issue #18).
+    pub const TRAY_IDLE_PSS_MIB: f64 = 80.0;
+    pub const TRAY_OPEN_PSS_MIB: f64 = 250.0;
 }
 
 #[derive(Debug, Clone, PartialEq)]
