@@ -13,6 +13,14 @@ pub mod targets {
     /// Relayed calls per second with 64 agent sessions.
     pub const CALLS_PER_SEC_64: f64 = 5000.0;
     pub const QUERY_MS: f64 = 5.0;
+    /// Issue #18: what any client library, in either protocol era, may
+    /// pay per call through the daemon (p50), and beyond the stdio shim.
+    pub const ADDED_P50_MS: f64 = 0.2;
+    pub const BEYOND_SHIM_MS: f64 = 0.05;
+    /// Issue #18: the daemon's own CPU per relayed call at 64 sessions, and
+    /// the 64-session rate as a share of the direct ceiling.
+    pub const DAEMON_CPU_PER_CALL_MS: f64 = 0.1;
+    pub const THROUGHPUT_RATIO_64: f64 = 0.6;
 }
 
 #[derive(Debug, Clone, PartialEq)]
