@@ -18,6 +18,8 @@ mod measure;
 mod other_user;
 #[path = "relay_daemon/security.rs"]
 mod security;
+#[path = "relay_daemon/single_reply.rs"]
+mod single_reply;
 
 use std::{
     sync::{Arc, Mutex, atomic::AtomicU32},
