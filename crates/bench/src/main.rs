@@ -7,6 +7,8 @@
 //! release binaries and runs this; the table it prints goes in the README.
 
 mod clients;
+mod drivers;
+mod latency;
 mod machine;
 mod measure;
 mod procs;
@@ -72,6 +74,10 @@ struct Args {
     no_tray: bool,
     #[arg(long)]
     tray_only: bool,
+    /// The Python with the MCP SDK (`mcp`) for the Python client's paths
+    /// (default: the repository's .venv)
+    #[arg(long)]
+    python: Option<PathBuf>,
 }
 
 /// The point where the memory run takes its first reading.
@@ -145,90 +151,30 @@ async fn run(
         Unit::MiB.show(mib(idle.anon_kib)),
     );
 
-    // Latency: direct, daemon over HTTP, shim (and mcp-remote), interleaved.
-    eprintln!("latency: {} calls per path…", args.latency_calls);
-    let direct = clients::http(&sim.mcp_url, &sim.session_token, Connections::KeepAlive).await?;
-    let via_daemon =
-        clients::http(&daemon.mcp_url, http_token.expose(), Connections::KeepAlive).await?;
-    let (via_shim, shim_pid) = clients::child(procs::shim_command(
+    // Latency: every way an agent reaches Coder, interleaved.
+    let interpreters = drivers::Interpreters::find(
+        repo_dir,
+        &args
+            .python
+            .clone()
+            .unwrap_or_else(|| repo_dir.join(".venv/bin/python")),
+    )
+    .await;
+    let setup = latency::Setup {
         bins,
-        &home,
-        "claude-desktop",
-        daemon.port,
-    ))
-    .await?;
-    let remote = if args.no_mcp_remote || !clients::mcp_remote_installed(repo_dir).await {
-        report.info("mcp-remote", "not installed");
-        None
-    } else {
-        let mut cmd = clients::mcp_remote_command(repo_dir, &sim.mcp_url, &sim.session_token);
-        home.apply(&mut cmd);
-        Some(
-            clients::child(cmd)
-                .await
-                .context("mcp-remote did not start")?,
-        )
+        home: &home,
+        sim: &sim,
+        daemon: &daemon,
+        http_token: http_token.expose(),
+        repo_dir,
+        interpreters: &interpreters,
+        mcp_remote: !args.no_mcp_remote,
+        calls: args.latency_calls,
+        rounds: args.rounds,
     };
-    let mut paths = vec![&direct, &via_daemon, &via_shim];
-    if let Some((c, _)) = &remote {
-        paths.push(c);
-    }
-    let lat = measure::latency(&paths, args.latency_calls, args.rounds).await?;
-    let (d50, d99) = (percentile(&lat[0], 50.0), percentile(&lat[0], 99.0));
-    let loopback = (d50, percentile(&lat[1], 50.0));
-    report.info(
-        "direct to Coder: p50 / p99",
-        format!("{} / {}", Unit::Ms.show(ms(d50)), Unit::Ms.show(ms(d99))),
-    );
-    let names = ["daemon (HTTP)", "stdio shim", "mcp-remote (stdio)"];
-    for (name, s) in names.iter().zip(&lat[1..]) {
-        let (a, b) = (percentile(s, 50.0), percentile(s, 99.0));
-        report.info(
-            format!("{name}: p50 / p99"),
-            format!("{} / {}", Unit::Ms.show(ms(a)), Unit::Ms.show(ms(b))),
-        );
-        report.info(
-            format!("{name}: added per call, p50 / p99"),
-            format!("{} / {}", added(a, d50), added(b, d99)),
-        );
-        let r50 = a.as_secs_f64() / d50.as_secs_f64();
-        let r99 = b.as_secs_f64() / d99.as_secs_f64();
-        if name.starts_with("mcp-remote") {
-            report.info(
-                format!("{name}: p50 ratio to direct"),
-                Unit::Ratio.show(r50),
-            );
-            report.info(
-                format!("{name}: p99 ratio to direct"),
-                Unit::Ratio.show(r99),
-            );
-        } else {
-            report.at_most(
-                &format!("{name}: p50 ratio to direct"),
-                r50,
-                targets::P50_RATIO,
-                Unit::Ratio,
-            );
-            report.at_most(
-                &format!("{name}: p99 ratio to direct"),
-                r99,
-                targets::P99_RATIO,
-                Unit::Ratio,
-            );
-        }
-    }
-    // The floor of any extra hop: one bare HTTP exchange with the daemon.
+    let loopback = latency::compare(&setup, report).await?;
+    let (d50, hop50) = (loopback.direct, loopback.hop);
     let healthz = format!("http://127.0.0.1:{}/healthz", daemon.port);
-    let hop = measure::bare_http(&healthz, 1000, Duration::ZERO).await?;
-    let hop50 = percentile(&hop, 50.0);
-    report.info(
-        "one bare loopback HTTP exchange (daemon GET /healthz): p50 / p99",
-        format!(
-            "{} / {}",
-            Unit::Ms.show(ms(hop50)),
-            Unit::Ms.show(ms(percentile(&hop, 99.0)))
-        ),
-    );
     // The same after the daemon has idled: waking a sleeping process costs
     // more than handing work to a busy one, and with a distant Coder every
     // hop starts from idle.
@@ -259,34 +205,6 @@ async fn run(
         budget = Unit::Ms.show(ms(d50) * (targets::P50_RATIO - 1.0)),
         hop = Unit::Ms.show(ms(hop50)),
     ));
-
-    let shim_mem = procs::mem(shim_pid)?;
-    report.at_most(
-        &format!(
-            "stdio shim peak RSS (after {} calls)",
-            args.latency_calls + 50
-        ),
-        mib(shim_mem.hwm_kib),
-        targets::SHIM_RSS_MIB,
-        Unit::MiB,
-    );
-    report.info(
-        "stdio shim RSS: its own (RssAnon; the rest is shared code)",
-        Unit::MiB.show(mib(shim_mem.anon_kib)),
-    );
-    if let Some((c, pid)) = remote {
-        // mcp-remote runs under npx: the node process is a child of it, so
-        // the figure is the whole process tree's.
-        let m = procs::tree_mem(pid);
-        report.info(
-            "mcp-remote peak RSS (npx + node)",
-            Unit::MiB.show(mib(m.hwm_kib)),
-        );
-        clients::close(c).await;
-    }
-    for c in [direct, via_daemon, via_shim] {
-        clients::close(c).await;
-    }
 
     eprintln!("shim start-up: {} runs…", args.shim_starts);
     let (starts, start_mem) = measure::shim_start(
@@ -324,7 +242,7 @@ async fn run(
                  is the cost of waking a sleeping process on this machine, not work done per call.",
                 latency = args.deployment_latency_ms,
                 far = added(b50, d50),
-                near = added(loopback.1, loopback.0),
+                near = added(loopback.via_daemon, loopback.direct),
                 idle_hop = Unit::Ms.show(ms(idle_hop)),
                 hop = Unit::Ms.show(ms(hop50)),
             ));

@@ -14,25 +14,49 @@ use futures::future::try_join_all;
 use tokio::process::Command;
 
 use crate::clients::{self, Client};
+use crate::drivers::Driver;
 use crate::procs::{self, Mem};
 
 /// Calls per path before anything is recorded: connections, caches and the
 /// relay's upstream session are warm when the clock starts.
 const WARMUP: usize = 50;
 
+/// One way an agent reaches Coder, as the latency comparison drives it.
+#[derive(Debug)]
+pub enum Path<'a> {
+    /// An rmcp client in this process (over HTTP, or a child's stdio).
+    Rmcp(&'a Client),
+    /// Another client library in a driver process.
+    Driver(&'a mut Driver),
+}
+
+impl Path<'_> {
+    /// `n` sequential calls; each one's wall time.
+    async fn calls(&mut self, n: usize) -> anyhow::Result<Vec<Duration>> {
+        match self {
+            Path::Rmcp(client) => {
+                let mut took = Vec::with_capacity(n);
+                for _ in 0..n {
+                    took.push(clients::call(client).await?);
+                }
+                Ok(took)
+            }
+            Path::Driver(driver) => driver.calls(n).await,
+        }
+    }
+}
+
 /// `calls` sequential calls per path, in `rounds` rounds; each round runs
 /// every path in turn (starting with a different one each round), so a
 /// slow moment of the machine is shared rather than blamed on one path.
 /// Returns each path's sorted latencies.
 pub async fn latency(
-    paths: &[&Client],
+    paths: &mut [Path<'_>],
     calls: usize,
     rounds: usize,
 ) -> anyhow::Result<Vec<Vec<Duration>>> {
-    for client in paths {
-        for _ in 0..WARMUP {
-            clients::call(client).await?;
-        }
+    for path in paths.iter_mut() {
+        path.calls(WARMUP).await?;
     }
     let rounds = rounds.max(1);
     let per_round = calls.div_ceil(rounds);
@@ -40,9 +64,7 @@ pub async fn latency(
     for round in 0..rounds {
         for k in 0..paths.len() {
             let i = (round + k) % paths.len();
-            for _ in 0..per_round {
-                samples[i].push(clients::call(paths[i]).await?);
-            }
+            samples[i].extend(paths[i].calls(per_round).await?);
         }
     }
     for s in &mut samples {

@@ -16,6 +16,14 @@ pub mod targets {
     /// The tray app with its WebKit processes, total PSS (issue #18).
     pub const TRAY_IDLE_PSS_MIB: f64 = 80.0;
     pub const TRAY_OPEN_PSS_MIB: f64 = 250.0;
+    /// Issue #18: what any client library, in either protocol era, may
+    /// pay per call through the daemon (p50), and beyond the stdio shim.
+    pub const ADDED_P50_MS: f64 = 0.2;
+    pub const BEYOND_SHIM_MS: f64 = 0.05;
+    /// Issue #18: the daemon's own CPU per relayed call at 64 sessions, and
+    /// the 64-session rate as a share of the direct ceiling.
+    pub const DAEMON_CPU_PER_CALL_MS: f64 = 0.1;
+    pub const THROUGHPUT_RATIO_64: f64 = 0.6;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -42,7 +42,15 @@ pub async fn compare(
         Connections::KeepAlive,
     )
     .await?;
-    let lat = measure::latency(&[&direct, &via_daemon], calls, rounds).await?;
+    let lat = measure::latency(
+        &mut [
+            measure::Path::Rmcp(&direct),
+            measure::Path::Rmcp(&via_daemon),
+        ],
+        calls,
+        rounds,
+    )
+    .await?;
     let label = format!("{} ms deployment", delay.as_millis());
     let (d50, d99) = (percentile(&lat[0], 50.0), percentile(&lat[0], 99.0));
     let (b50, b99) = (percentile(&lat[1], 50.0), percentile(&lat[1], 99.0));

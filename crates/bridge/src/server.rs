@@ -20,6 +20,7 @@ mod listen;
 pub mod loopback;
 pub mod peer;
 pub mod proof;
+mod single_reply;
 pub mod stdio;
 pub mod summary;
 
@@ -341,13 +342,13 @@ impl BoundDaemon {
             Arc::new(LocalSessionManager::default()),
             mcp_config,
         );
-        let mcp_routes =
-            Router::new()
-                .nest_service("/mcp", mcp)
-                .layer(middleware::from_fn_with_state(
-                    tokens,
-                    guard::require_client_token,
-                ));
+        let mcp_routes = Router::new()
+            .nest_service("/mcp", mcp)
+            .layer(middleware::from_fn(single_reply::json_when_single))
+            .layer(middleware::from_fn_with_state(
+                tokens,
+                guard::require_client_token,
+            ));
         let local_addr = handle.local_addr;
         let app = Router::new()
             .route("/healthz", get(healthz))

@@ -10,6 +10,7 @@ mod measure;
 #[cfg(target_os = "linux")]
 mod other_user;
 mod security;
+mod single_reply;
 
 use std::{
     sync::{Arc, Mutex, atomic::AtomicU32},
