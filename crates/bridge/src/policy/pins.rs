@@ -96,7 +96,7 @@ impl Policy {
         agent: Option<&str>,
         tool: &str,
         decision: Decision,
-        by: &crate::consent::AnsweredBy,
+        by: &crate::face::AnsweredBy,
         definition: Option<&DefinitionDigest>,
     ) -> Result<(), PolicyError> {
         self.set_override_by(agent, tool, decision, by)?;
@@ -199,7 +199,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::consent::AnsweredBy;
+    use crate::face::AnsweredBy;
 
     fn tool(description: &str) -> Tool {
         let schema = json!({"type": "object", "properties": {"command": {"type": "string"}}});

@@ -205,7 +205,7 @@ pub async fn serve_stdio(
         .await
         .map_err(|e| ShimError::Stdio(e.to_string()))?;
     let cancel = CancellationToken::new();
-    let notices = tokio::spawn(super::forward_notices(
+    let notices = tokio::spawn(super::bound::forward_notices(
         relay.clone(),
         sessions,
         cancel.clone(),
