@@ -1,25 +1,22 @@
 //! What the faces can ask of a running bridge: status, sign-in, agents,
 //! policy, consent and activity. Blocking file work runs on the blocking pool.
 
+mod agents;
+mod policy;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rmcp::model::Tool;
 use uuid::Uuid;
 
 use super::views::{
-    ActivityView, AgentEntry, AgentView, ConfigureView, PolicyView, RelayView, SignInStarted,
-    SignInState, SignInView, StatsView, StatusView, UnconfigureView, UserView,
+    ActivityView, RelayView, SignInStarted, SignInState, SignInView, StatsView, StatusView,
+    UserView,
 };
 use super::{BridgeError, BridgeEvent, BridgeHandle, SignInRequest};
 use crate::activity::{MAX_LIMIT, RecentQuery};
 use crate::auth::{PreRegisteredClient, SignIn, SignInOptions};
-use crate::clients::{self, Context, ENTRY_NAME, EntryState};
-use crate::consent::{AnsweredBy, ArgumentsDigest, ConsentAnswer, ConsentRequest};
-use crate::policy::Decision;
-
-/// How long `policy()` waits for Coder's tool list before showing the built-in table alone.
-const TOOL_LIST_WAIT: Duration = Duration::from_secs(3);
+use crate::clients::Context;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BridgeError> + Send + 'static,
@@ -251,221 +248,6 @@ impl BridgeHandle {
             ctx.path_var = None;
         }
         ctx
-    }
-
-    /// Every known agent: installed, configured, up to date, and what is wrong.
-    pub async fn agents(&self) -> Result<Vec<AgentView>, BridgeError> {
-        let ctx = self.clients_context();
-        blocking(move || {
-            Ok(clients::agents()
-                .iter()
-                .map(|agent| match clients::status(agent.id, &ctx) {
-                    Ok(s) => {
-                        let mut problems: Vec<String> =
-                            s.drift.iter().map(ToString::to_string).collect();
-                        if s.entry == EntryState::Foreign {
-                            problems.push(format!(
-                                "an entry named \"{ENTRY_NAME}\" was written by another tool; configuring replaces it"
-                            ));
-                        }
-                        AgentView {
-                            name: s.agent.to_owned(),
-                            display_name: s.display_name.to_owned(),
-                            installed: s.installed,
-                            configured: s.configured,
-                            up_to_date: s.up_to_date,
-                            config_path: s.path.display().to_string(),
-                            problems,
-                        }
-                    }
-                    // One unreadable file must not hide the other agents.
-                    Err(e) => AgentView {
-                        name: agent.id.to_owned(),
-                        display_name: agent.display_name.to_owned(),
-                        installed: true,
-                        configured: false,
-                        up_to_date: false,
-                        config_path: ctx.config_path(agent).display().to_string(),
-                        problems: vec![e.to_string()],
-                    },
-                })
-                .collect())
-        })
-        .await
-    }
-
-    /// The entry to paste into `name`'s config by hand. With `mint`, a
-    /// client token is issued if the agent has none (`POST`); without, only
-    /// an existing token is shown and nothing changes (`GET`).
-    pub async fn agent_entry(&self, name: &str, mint: bool) -> Result<AgentEntry, BridgeError> {
-        let agent = clients::agent(name)?;
-        let ctx = self.clients_context();
-        blocking(move || {
-            let token = match (agent.shape.uses_token(), mint) {
-                (false, _) => None,
-                (true, true) => Some(ctx.tokens.get_or_issue(agent.id)?),
-                (true, false) => ctx.tokens.get(agent.id),
-            };
-            let needs_token = agent.shape.uses_token() && token.is_none();
-            // The same entry `configure` writes, so the copy can never drift from it.
-            let entry = clients::entry_for(agent, &ctx, token.as_ref());
-            Ok(AgentEntry {
-                name: agent.id.to_owned(),
-                servers_key: agent.servers_key.to_owned(),
-                entry_name: ENTRY_NAME.to_owned(),
-                // In the agent's own format (JSON, TOML or YAML).
-                snippet: clients::snippet_for(agent, &ctx, token.as_ref()),
-                entry,
-                needs_token,
-            })
-        })
-        .await
-    }
-
-    /// Writes (or with `dry_run`, previews) our entry in `name`'s config.
-    pub async fn configure(&self, name: &str, dry_run: bool) -> Result<ConfigureView, BridgeError> {
-        let name = name.to_owned();
-        let ctx = self.clients_context();
-        let view = blocking(move || {
-            let plan = clients::plan(&name, &ctx)?;
-            let changed = plan.changes();
-            let applied = if !dry_run && changed {
-                clients::apply(&plan)?.changed
-            } else {
-                false
-            };
-            Ok(ConfigureView {
-                config_path: plan.path.display().to_string(),
-                diff: plan.diff.clone(),
-                changed,
-                applied,
-            })
-        })
-        .await?;
-        if view.applied {
-            self.emit(BridgeEvent::Agents);
-        }
-        Ok(view)
-    }
-
-    /// Removes our entry from `name`'s config and revokes its client token.
-    pub async fn unconfigure(&self, name: &str) -> Result<UnconfigureView, BridgeError> {
-        let name = name.to_owned();
-        let ctx = self.clients_context();
-        let removed = blocking(move || Ok(clients::remove(&name, &ctx)?)).await?;
-        self.emit(BridgeEvent::Agents);
-        Ok(UnconfigureView {
-            config_path: removed.path.display().to_string(),
-            removed: removed.removed,
-            revoked: removed.revoked,
-        })
-    }
-
-    /// Every tool we know of (Coder's list when reachable, the built-in
-    /// table, overridden ones), its default and the user's overrides.
-    pub async fn policy(&self) -> PolicyView {
-        let relay = self.core.daemon.relay().clone();
-        // Showing the policy page must not send the user to a sign-in.
-        // Fresh, not cached: the page shows what Coder serves now, and a
-        // changed definition resets its "allow" before it is shown.
-        let list = crate::auth::without_auto_sign_in(relay.refresh_tools());
-        let upstream: Vec<Tool> = match tokio::time::timeout(TOOL_LIST_WAIT, list).await {
-            Ok(Ok(list)) => list.tools.clone(),
-            _ => Vec::new(),
-        };
-        let changed =
-            crate::policy::pins::reconcile_in_background(&self.core.policy, &upstream).await;
-        super::policy_view::policy_view(&self.core.policy, &upstream, &changed)
-    }
-
-    /// Sets (or with `decision: None`, clears) an override for `tool`, for
-    /// one agent or for all.
-    /// `by` is recorded beside the override and in the activity.
-    pub async fn set_policy(
-        &self,
-        tool: &str,
-        agent: Option<&str>,
-        decision: Option<Decision>,
-        by: AnsweredBy,
-    ) -> Result<PolicyView, BridgeError> {
-        let (policy, tool, agent) = (
-            self.core.policy.clone(),
-            tool.to_owned(),
-            agent.map(str::to_owned),
-        );
-        let (setter, name, scope) = (by.clone(), tool.clone(), agent.clone());
-        blocking(move || {
-            match decision {
-                Some(d) => policy.set_override_by(agent.as_deref(), &tool, d, &setter)?,
-                None => {
-                    policy.clear_override(agent.as_deref(), &tool)?;
-                }
-            }
-            Ok(())
-        })
-        .await?;
-        self.record_policy_change(scope, name, decision, by);
-        self.emit(BridgeEvent::Policy);
-        Ok(self.policy().await)
-    }
-
-    /// A policy change goes into the activity like a call, with who made it.
-    fn record_policy_change(
-        &self,
-        agent: Option<String>,
-        tool: String,
-        decision: Option<Decision>,
-        by: AnsweredBy,
-    ) {
-        if by.agent_reachable() {
-            tracing::warn!(%tool, by = %by.describe(), "policy changed with the control token");
-        }
-        let _ = self.core.events.send(crate::events::CallEvent {
-            at: std::time::SystemTime::now(),
-            agent: agent.map_or_else(crate::agent_id::AgentId::every_agent, Into::into),
-            client_name: None,
-            method: "policy/set".to_owned(),
-            tool: Some(tool),
-            arguments_summary: Some(decision.map_or_else(
-                || "override cleared".to_owned(),
-                |d| format!("override set to {d}"),
-            )),
-            outcome: crate::events::Outcome::Ok,
-            error: None,
-            latency: Duration::ZERO,
-            bytes_in: 0,
-            bytes_out: 0,
-            consent: None,
-            args_digest: None,
-            answered_by: Some(by),
-        });
-    }
-
-    /// Calls waiting for the user, oldest first.
-    pub fn consent_pending(&self) -> Vec<ConsentRequest> {
-        self.core.queue.pending()
-    }
-
-    /// Answers a waiting call on behalf of `by`; `seen` is the digest of the
-    /// arguments the user looked at (refused when they differ). `not_found`
-    /// when it already ended.
-    pub async fn answer_consent(
-        &self,
-        id: Uuid,
-        answer: ConsentAnswer,
-        by: AnsweredBy,
-        seen: Option<&ArgumentsDigest>,
-    ) -> Result<(), BridgeError> {
-        if by.agent_reachable() {
-            // Any process of the user can hold the control token, an agent
-            // with a shell included: such answers are loud, never silent.
-            tracing::warn!(%id, ?answer, by = %by.describe(), "consent answered with the control token");
-        }
-        self.core.queue.answer_by(id, answer, by, seen).await?;
-        if answer == ConsentAnswer::AllowAlways {
-            self.emit(BridgeEvent::Policy);
-        }
-        Ok(())
     }
 
     /// Recorded calls, newest first.
