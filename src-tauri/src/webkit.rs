@@ -101,7 +101,14 @@ mod tests {
             .spawn()
             .expect("sleep");
         let found = descendants(std::process::id()).contains(&sleeper.id());
-        let name = program(sleeper.id());
+        // Right after the spawn, a loaded machine may still show the child
+        // between fork and exec, with no command line yet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut name = program(sleeper.id());
+        while name.as_deref() != Some("sleep") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            name = program(sleeper.id());
+        }
         let _ = sleeper.kill();
         let _ = sleeper.wait();
         assert!(found);
