@@ -22,6 +22,7 @@ const SECRET_KEYS: &[&str] = &[
     "secret",
     "key",
     "authorization",
+    "bearer",
     "cookie",
     "credential",
     "session",
@@ -128,14 +129,23 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
+/// Whether free text holds anything [`redact_text`] would hide.
+pub fn contains_credential(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len()).any(|i| {
+        let at_boundary = i == 0 || !is_token_char(chars[i - 1]);
+        at_boundary && (credential_at(&chars, i).is_some() || assignment_at(&chars, i).is_some())
+    })
+}
+
 /// A credential that starts at `i`: returns where it ends.
 fn credential_at(chars: &[char], i: usize) -> Option<usize> {
     let word_end = (i..chars.len())
         .find(|&j| !is_token_char(chars[j]))
         .unwrap_or(chars.len());
     let word: String = chars[i..word_end].iter().collect();
-    // `Bearer <token>` in any case.
-    if word.eq_ignore_ascii_case("bearer") {
+    // `Bearer <token>` and `Basic <user:password in base64>`, in any case.
+    if word.eq_ignore_ascii_case("bearer") || word.eq_ignore_ascii_case("basic") {
         let mut j = word_end;
         while j < chars.len() && chars[j] == ' ' {
             j += 1;
@@ -199,6 +209,10 @@ fn assignment_at(chars: &[char], i: usize) -> Option<(usize, usize)> {
     }
     j += 1;
     skip(&mut j, &[' ', '"', '\'']);
+    // `Authorization: Bearer <token>`: the value is the scheme and what follows.
+    if let Some(end) = credential_at(chars, j) {
+        return Some((j, end));
+    }
     let end = (j..chars.len())
         .find(|&k| {
             chars[k].is_whitespace() || matches!(chars[k], '"' | '\'' | '&' | ',' | ';' | '}')
@@ -218,6 +232,8 @@ mod tests {
             format!("curl -H 'Coder-Session-Token: {key}' x"),
             format!("export CODER_SESSION_TOKEN={key}"),
             format!("Authorization: Bearer {key}"),
+            "curl -H 'Authorization: Basic dXNlcjpodW50ZXIy' x".to_owned(),
+            "Authorization: Bearer opaque0token0hunter2".to_owned(),
             format!("the key {key} leaked"),
             "client coder_abcdef1234_0123456789abcdefghijABCDEFGHIJ0123456789 x".to_owned(),
             "password=hunter2&user=me".to_owned(),
@@ -228,8 +244,11 @@ mod tests {
             assert!(!out.contains(key), "{out}");
             assert!(!out.contains("hunter2"), "{out}");
             assert!(!out.contains("0123456789abcdefghij"), "{out}");
+            assert!(!out.contains("dXNlcjpodW50ZXIy"), "{out}");
+            assert!(contains_credential(&case), "{case}");
         }
         assert_eq!(redact_text("ls -la /home/coder"), "ls -la /home/coder");
+        assert!(!contains_credential("ls -la /home/coder basically"));
     }
 
     #[test]

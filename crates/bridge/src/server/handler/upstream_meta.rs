@@ -14,14 +14,12 @@
 //! - **Anything credential-like.** The bridge never forwards an agent's
 //!   credentials: Coder is reached with the signed-in user's token only, and
 //!   an agent (or a prompt-injected model) must not be able to smuggle a
-//!   token to Coder or into its logs and traces. A key is credential-like
-//!   when its name, compared case-insensitively without separators, contains
-//!   `token`, `secret`, `authorization`, `bearer`, `password`, `passwd`,
-//!   `cookie`, `apikey`, `credential` or `privatekey`; a value is when any
-//!   string inside it starts with an HTTP auth scheme (`Bearer `, `Basic `),
-//!   is a JWT, or has the shape of a Coder API key (`<10>-<22>`). The whole
-//!   key goes in either case: what is left of a redacted object could still
-//!   carry the rest of the secret.
+//!   token to Coder or into its logs and traces. What counts as a credential
+//!   is what the consent prompt and the activity record redact
+//!   ([`redact`]): a key whose name names a secret, or any string holding
+//!   something credential-shaped (`Bearer …`, `Basic …`, a JWT, a Coder API
+//!   key, `NAME_TOKEN=value`). The whole key goes in either case: what is
+//!   left of a redacted object could still carry the rest of the secret.
 //! - **Everything but trace context on a call the user approved.** The
 //!   consent digest covers the arguments, which are all Coder's tools act
 //!   on; `_meta` is not shown to the user. Trace context only labels the
@@ -31,6 +29,8 @@
 //!   user allowed the tool whatever its arguments) keep the other keys.
 
 use rmcp::model::RequestMetaObject;
+
+use crate::consent::redact;
 use serde_json::Value;
 
 /// The W3C trace context keys (SEP-414): they label a call, never steer it.
@@ -41,21 +41,6 @@ const PROGRESS_TOKEN: &str = "progressToken";
 
 /// The prefix the MCP specification reserves for its own `_meta` keys.
 const PROTOCOL_PREFIX: &str = "io.modelcontextprotocol/";
-
-/// Fragments of key names that mark a credential, compared lower-case with
-/// `-`, `_`, `.`, `/` and spaces removed.
-const CREDENTIAL_KEY_PARTS: [&str; 10] = [
-    "token",
-    "secret",
-    "authorization",
-    "bearer",
-    "password",
-    "passwd",
-    "cookie",
-    "apikey",
-    "credential",
-    "privatekey",
-];
 
 /// What of the agent's `_meta` goes upstream; `None` when nothing does.
 /// `approved`: the user approved this call's arguments in a prompt.
@@ -68,7 +53,7 @@ pub(super) fn forwarded(meta: &RequestMetaObject, approved: bool) -> Option<Requ
         if approved && !TRACE_CONTEXT.contains(&key.as_str()) {
             continue;
         }
-        if credential_key(key) || holds_credential(value) {
+        if redact::is_secret_key(key) || holds_credential(value) {
             tracing::debug!(key = %key, "not forwarding a credential-like _meta key upstream");
             continue;
         }
@@ -77,61 +62,17 @@ pub(super) fn forwarded(meta: &RequestMetaObject, approved: bool) -> Option<Requ
     (!out.is_empty()).then_some(out)
 }
 
-/// Whether a key's name says it holds a credential.
-pub(super) fn credential_key(key: &str) -> bool {
-    let squashed: String = key
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.' | '/' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect();
-    CREDENTIAL_KEY_PARTS
-        .iter()
-        .any(|part| squashed.contains(part))
-}
-
 /// Whether any string in `value` (at any depth, keys of nested objects
-/// included) looks like a credential.
-pub(super) fn holds_credential(value: &Value) -> bool {
+/// included) is or holds a credential.
+fn holds_credential(value: &Value) -> bool {
     match value {
-        Value::String(s) => looks_like_credential(s),
+        Value::String(s) => redact::contains_credential(s),
         Value::Array(items) => items.iter().any(holds_credential),
         Value::Object(map) => map
             .iter()
-            .any(|(k, v)| credential_key(k) || holds_credential(v)),
+            .any(|(k, v)| redact::is_secret_key(k) || holds_credential(v)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
-}
-
-fn looks_like_credential(text: &str) -> bool {
-    let text = text.trim();
-    let scheme = |name: &str| {
-        text.get(..name.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(name))
-    };
-    scheme("bearer ") || scheme("basic ") || is_jwt(text) || is_coder_api_key(text)
-}
-
-/// Three base64url segments, the first a JSON object (`eyJ` is `{"`).
-fn is_jwt(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('.').collect();
-    parts.len() == 3
-        && parts[0].starts_with("eyJ")
-        && parts[..2].iter().all(|p| p.len() >= 4)
-        && parts.iter().all(|p| {
-            p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
-/// Coder's API keys and session tokens: 10 alphanumerics, a dash, 22 more.
-fn is_coder_api_key(text: &str) -> bool {
-    let Some((id, secret)) = text.split_once('-') else {
-        return false;
-    };
-    id.len() == 10
-        && secret.len() == 22
-        && id.bytes().all(|b| b.is_ascii_alphanumeric())
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
