@@ -17,14 +17,12 @@ mod tray;
 mod webkit;
 mod window;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use bridge::supervisor::{Bridge, BridgeHandle, BridgeOptions};
 use tauri::{Manager, RunEvent, WindowEvent};
-use tracing_subscriber::EnvFilter;
 
 use menu_model::CoreState;
 use shell::Shell;
@@ -184,15 +182,8 @@ fn cli_binary() -> PathBuf {
     })
 }
 
-/// Log to stderr, filtered by the same variable as the CLI.
+/// Log to stderr with a daemon's defaults, as `coder-bridge serve` does:
+/// our work at info, dependencies at warn, colour only on a terminal.
 fn init_logging() {
-    // A daemon's defaults: our work at info, dependencies at warn.
-    let filter: EnvFilter = bridge::logging::filter(bridge::logging::Role::Daemon, 0);
-    // A second initialisation can only happen in tests; ignoring it is harmless.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, and not under NO_COLOR.
-        .with_ansi(bridge::logging::ansi(std::io::stderr().is_terminal()))
-        .try_init();
+    bridge::logging::init_stderr(bridge::logging::Role::Daemon, 0);
 }

@@ -61,6 +61,19 @@ pub fn ansi(stream_is_terminal: bool) -> bool {
     stream_is_terminal && !no_color
 }
 
+/// Logs to stderr for `role` at `verbosity`: stdout belongs to command
+/// output (and, for the stdio shim, to the protocol). A second
+/// initialisation (only tests do that) is ignored.
+pub fn init_stderr(role: Role, verbosity: u8) {
+    use std::io::IsTerminal as _;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(role, verbosity))
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi(std::io::stderr().is_terminal()))
+        .with_target(false)
+        .try_init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

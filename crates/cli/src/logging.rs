@@ -3,15 +3,8 @@
 //! Levels and colour follow [`bridge::logging`]: quiet commands, a daemon
 //! that reports its own work, dependencies at warn unless asked.
 
-use std::io::IsTerminal as _;
-
-use bridge::logging::{self, Role};
+use bridge::logging::Role;
 
 pub fn init(role: Role, verbosity: u8) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(logging::filter(role, verbosity))
-        .with_writer(std::io::stderr)
-        .with_ansi(logging::ansi(std::io::stderr().is_terminal()))
-        .with_target(false)
-        .try_init();
+    bridge::logging::init_stderr(role, verbosity);
 }
