@@ -44,19 +44,34 @@ class TrayMenu:
 
     def __init__(self, desktop: Desktop) -> None:
         self.d = desktop
-        # trayer's panel, sized to its one icon: the icon is its middle.
-        panel = wait_until("the tray panel", lambda: desktop.xdo("search", "--onlyvisible", "--class", "trayer"), 20)
-        geometry = dict(
-            line.split("=", 1)
-            for line in desktop.xdo("getwindowgeometry", "--shell", panel.split()[0]).splitlines()
+        self.panel = wait_until(
+            "the tray panel", lambda: desktop.xdo("search", "--onlyvisible", "--class", "trayer"), 20
+        ).split()[0]
+
+    def icon(self) -> tuple[int, int]:
+        """The middle of trayer's panel, sized to its one icon. Read at each
+        click: the panel resizes once the icon docks in it."""
+        geometry = dict(line.split("=", 1) for line in self.d.xdo("getwindowgeometry", "--shell", self.panel).splitlines())
+        return (
+            int(geometry["X"]) + int(geometry["WIDTH"]) // 2,
+            int(geometry["Y"]) + int(geometry["HEIGHT"]) // 2,
         )
-        self.x = int(geometry["X"]) + int(geometry["WIDTH"]) // 2
-        self.y = int(geometry["Y"]) + int(geometry["HEIGHT"]) // 2
 
     def open(self, shot: str | None = None) -> None:
         before = set(self.d.popups())
-        self.d.xdo("mousemove", str(self.x), str(self.y), "click", "1")
-        wait_until("the menu to open", lambda: set(self.d.popups()) - before, 10)
+
+        def click_until_open() -> bool:
+            # A click that lands before the icon has docked opens nothing:
+            # click again (only while no menu is open, so it never closes one).
+            x, y = self.icon()
+            self.d.xdo("mousemove", str(x), str(y), "click", "1")
+            try:
+                wait_until("the menu to open", lambda: set(self.d.popups()) - before, 3)
+                return True
+            except AssertionError:
+                return False
+
+        wait_until("the menu to open", click_until_open, 15)
         settle()
         if shot:
             self.d.shot(shot)

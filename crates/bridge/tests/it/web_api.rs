@@ -191,6 +191,10 @@ impl Harness {
 struct Events {
     stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buffer: String,
+    /// Events read while waiting for another one: events of different
+    /// kinds (a consent resolved, the call it let run) may come in either
+    /// order, so none is thrown away.
+    unclaimed: Vec<(String, Value)>,
 }
 
 impl Events {
@@ -212,24 +216,31 @@ impl Events {
         Self {
             stream: Box::pin(resp.bytes_stream()),
             buffer: String::new(),
+            unclaimed: Vec::new(),
         }
     }
 
     /// The data of the next `name` event that `accept` takes.
     async fn next(&mut self, name: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self
+            .unclaimed
+            .iter()
+            .position(|(event, v)| event == name && accept(v))
+        {
+            return self.unclaimed.remove(i).1;
+        }
         within(async {
             loop {
                 while let Some(end) = self.buffer.find("\n\n") {
                     let message: String = self.buffer.drain(..end + 2).collect();
                     let event = message.lines().find_map(|l| l.strip_prefix("event: "));
                     let data = message.lines().find_map(|l| l.strip_prefix("data: "));
-                    if event == Some(name)
-                        && let Some(data) = data
-                    {
+                    if let (Some(event), Some(data)) = (event, data) {
                         let v: Value = serde_json::from_str(data).expect("json data");
-                        if accept(&v) {
+                        if event == name && accept(&v) {
                             return v;
                         }
+                        self.unclaimed.push((event.to_owned(), v));
                     }
                 }
                 let chunk = self.stream.next().await.expect("the event stream ended");
