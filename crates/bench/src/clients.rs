@@ -109,9 +109,15 @@ pub async fn close(client: Client) {
 
 /// `mcp-remote` from npm when `npx --no-install` resolves it in `dir`.
 pub async fn mcp_remote_installed(dir: &std::path::Path) -> bool {
-    let status = Command::new("npx")
-        .args(["--no-install", "mcp-remote", "--help"])
-        .current_dir(dir)
+    let mut npx = Command::new("npx");
+    npx.args(["--no-install", "mcp-remote", "--help"])
+        .current_dir(dir);
+    succeeds(npx).await
+}
+
+/// Whether `command` runs to success within 30 s, its output discarded.
+pub async fn succeeds(mut command: Command) -> bool {
+    let status = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -165,17 +165,9 @@ impl Interpreters {
 }
 
 async fn runs(program: &Path, args: &[&str]) -> bool {
-    let status = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .status();
-    matches!(
-        tokio::time::timeout(Duration::from_secs(30), status).await,
-        Ok(Ok(s)) if s.success()
-    )
+    let mut command = Command::new(program);
+    command.args(args);
+    crate::clients::succeeds(command).await
 }
 
 /// One running driver: an open MCP session in another process.
